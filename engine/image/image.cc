@@ -1,0 +1,135 @@
+#include "engine/image/image.h"
+
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "spng.h"
+#include "turbojpeg.h"
+
+namespace cnnserve::image {
+namespace {
+
+bool IsPng(std::string_view b) { return b.size() >= 8 && b.substr(0, 8) == "\x89PNG\r\n\x1a\n"; }
+bool IsJpeg(std::string_view b) { return b.size() >= 3 && b.substr(0, 3) == "\xff\xd8\xff"; }
+
+absl::Status CheckSize(int64_t width, int64_t height, const DecodeOptions& options) {
+  if (width <= 0 || height <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("image has an empty size ", width, "x", height));
+  }
+  if (width > options.max_side || height > options.max_side ||
+      width * height > options.max_pixels) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "image is ", width, "x", height, " pixels; the limit is ", options.max_side,
+        " per side and ", options.max_pixels, " pixels in all"));
+  }
+  return absl::OkStatus();
+}
+
+// Converts interleaved 8-bit pixels with `from` channels (1, 3 or 4) to `to` (1 or 3).
+Image Convert(int width, int height, int from, const uint8_t* src, int to) {
+  Image out{width, height, to, std::vector<uint8_t>(static_cast<size_t>(width) * height * to)};
+  const size_t n = static_cast<size_t>(width) * height;
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* p = src + i * from;
+    if (to == 1) {
+      // ITU-R 601 luma, as PIL's convert("L").
+      out.pixels[i] = from == 1 ? p[0]
+                                : static_cast<uint8_t>((p[0] * 299 + p[1] * 587 + p[2] * 114 + 500) / 1000);
+    } else {
+      for (int c = 0; c < 3; ++c) out.pixels[i * 3 + c] = p[from == 1 ? 0 : c];
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<Image> DecodePng(std::string_view bytes, const DecodeOptions& options) {
+  std::unique_ptr<spng_ctx, decltype(&spng_ctx_free)> ctx(spng_ctx_new(0), spng_ctx_free);
+  if (ctx == nullptr) return absl::ResourceExhaustedError("cannot allocate a PNG decoder");
+  spng_set_crc_action(ctx.get(), SPNG_CRC_ERROR, SPNG_CRC_ERROR);
+  spng_set_png_buffer(ctx.get(), bytes.data(), bytes.size());
+  spng_ihdr ihdr;
+  if (int err = spng_get_ihdr(ctx.get(), &ihdr); err != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("PNG header is invalid: ", spng_strerror(err)));
+  }
+  if (auto s = CheckSize(ihdr.width, ihdr.height, options); !s.ok()) return s;
+  // 8-bit-or-less grayscale decodes as is; everything else (palette, 16-bit,
+  // alpha, RGB) through RGBA8, then to the requested channels.
+  const bool gray = ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE && ihdr.bit_depth <= 8;
+  const int fmt = gray ? SPNG_FMT_G8 : SPNG_FMT_RGBA8;
+  size_t size = 0;
+  if (int err = spng_decoded_image_size(ctx.get(), fmt, &size); err != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("PNG cannot be decoded: ", spng_strerror(err)));
+  }
+  std::vector<uint8_t> raw(size);
+  if (int err = spng_decode_image(ctx.get(), raw.data(), raw.size(), fmt, 0); err != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("PNG data is corrupt or truncated: ",
+                                                   spng_strerror(err)));
+  }
+  return Convert(ihdr.width, ihdr.height, gray ? 1 : 4, raw.data(), options.channels);
+}
+
+absl::StatusOr<Image> DecodeJpeg(std::string_view bytes, const DecodeOptions& options) {
+  std::unique_ptr<void, decltype(&tjDestroy)> tj(tjInitDecompress(), tjDestroy);
+  if (tj == nullptr) return absl::ResourceExhaustedError("cannot allocate a JPEG decoder");
+  auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
+  int width = 0, height = 0, subsamp = 0, colorspace = 0;
+  if (tjDecompressHeader3(tj.get(), data, bytes.size(), &width, &height, &subsamp, &colorspace) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("JPEG header is invalid: ", tjGetErrorStr2(tj.get())));
+  }
+  if (auto s = CheckSize(width, height, options); !s.ok()) return s;
+  Image out{width, height, options.channels,
+            std::vector<uint8_t>(static_cast<size_t>(width) * height * options.channels)};
+  const int pixel_format = options.channels == 1 ? TJPF_GRAY : TJPF_RGB;
+  if (tjDecompress2(tj.get(), data, bytes.size(), out.pixels.data(), width, 0, height,
+                    pixel_format, TJFLAG_ACCURATEDCT) != 0 &&
+      tjGetErrorCode(tj.get()) == TJERR_FATAL) {
+    return absl::InvalidArgumentError(absl::StrCat("JPEG data is corrupt or truncated: ",
+                                                   tjGetErrorStr2(tj.get())));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<Image> DecodeImage(std::string_view bytes, const DecodeOptions& options) {
+  if (options.channels != 1 && options.channels != 3) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("images decode to 1 or 3 channels, not ", options.channels));
+  }
+  if (bytes.empty()) return absl::InvalidArgumentError("image is empty (0 bytes)");
+  if (IsPng(bytes)) return DecodePng(bytes, options);
+  if (IsJpeg(bytes)) return DecodeJpeg(bytes, options);
+  return absl::InvalidArgumentError(
+      "image is neither a PNG nor a JPEG file (unrecognised signature)");
+}
+
+Image ResizeNearest(const Image& src, int width, int height) {
+  if (src.width == width && src.height == height) return src;
+  Image out{width, height, src.channels,
+            std::vector<uint8_t>(static_cast<size_t>(width) * height * src.channels)};
+  for (int y = 0; y < height; ++y) {
+    const int sy = static_cast<int>(static_cast<int64_t>(y) * src.height / height);
+    for (int x = 0; x < width; ++x) {
+      const int sx = static_cast<int>(static_cast<int64_t>(x) * src.width / width);
+      std::memcpy(&out.pixels[(static_cast<size_t>(y) * width + x) * src.channels],
+                  &src.pixels[(static_cast<size_t>(sy) * src.width + sx) * src.channels],
+                  src.channels);
+    }
+  }
+  return out;
+}
+
+void AppendChwFloat(const Image& image, std::vector<float>* out) {
+  const size_t plane = static_cast<size_t>(image.width) * image.height;
+  const size_t base = out->size();
+  out->resize(base + plane * image.channels);
+  for (size_t i = 0; i < plane; ++i) {
+    for (int c = 0; c < image.channels; ++c) {
+      (*out)[base + c * plane + i] = image.pixels[i * image.channels + c] / 255.0f;
+    }
+  }
+}
+
+}  // namespace cnnserve::image

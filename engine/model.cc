@@ -1,0 +1,135 @@
+#include "engine/model.h"
+
+#include <cstring>
+#include <unordered_map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engine/onnx_import.h"
+#include "engine/passes.h"
+#include "engine/plan.h"
+#include "engine/status_macros.h"
+
+namespace cnnserve::engine {
+
+struct EngineHandle {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+};
+
+// Per-worker state: for each plan it has run, the activation buffers, the
+// primitive arguments bound to them, and one scratchpad shared by all steps.
+struct ExecutionContext::Impl {
+ public:
+  explicit Impl(const dnnl::engine& engine) : engine_(engine), stream_(engine) {}
+
+  struct Bound {
+    std::vector<std::vector<uint8_t>> buffers;               // one per activation slot
+    std::vector<std::unordered_map<int, dnnl::memory>> args;  // one per step
+    std::vector<uint8_t> scratchpad;
+  };
+
+  Bound& BindTo(const Plan& plan) {
+    auto it = bound_.find(&plan);
+    if (it != bound_.end()) return it->second;
+    Bound& b = bound_[&plan];
+    for (const dnnl::memory::desc& md : plan.activations()) b.buffers.emplace_back(md.get_size());
+    b.scratchpad.resize(plan.max_scratchpad_bytes());
+    for (const PlanStep& step : plan.steps()) {
+      std::unordered_map<int, dnnl::memory> args;
+      for (const auto& [arg, ref] : step.args) {
+        if (arg == DNNL_ARG_SCRATCHPAD) {
+          args[arg] = dnnl::memory(step.scratchpad, engine_, b.scratchpad.data());
+        } else if (ref.constant) {
+          args[arg] = plan.constants()[ref.index];
+        } else {
+          args[arg] = dnnl::memory(ref.md, engine_, b.buffers[ref.index].data());
+        }
+      }
+      b.args.push_back(std::move(args));
+    }
+    return b;
+  }
+
+  dnnl::stream& stream() { return stream_; }
+
+ private:
+  dnnl::engine engine_;
+  dnnl::stream stream_;
+  std::map<const Plan*, Bound> bound_;
+};
+
+ExecutionContext::ExecutionContext(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ExecutionContext::~ExecutionContext() = default;
+
+Model::Model(Graph graph, std::unique_ptr<EngineHandle> engine)
+    : graph_(std::move(graph)), engine_(std::move(engine)) {}
+
+Model::~Model() = default;
+
+absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& onnx_path) {
+  ASSIGN_OR_RETURN(Graph graph, ImportOnnxFile(onnx_path));
+  return FromGraph(std::move(graph));
+}
+
+absl::StatusOr<std::unique_ptr<Model>> Model::FromGraph(Graph graph) {
+  RETURN_IF_ERROR(ValidateGraph(graph));
+  OptimizeGraph(graph);
+  std::unique_ptr<EngineHandle> engine;
+  try {
+    engine = std::make_unique<EngineHandle>();
+  } catch (const dnnl::error& e) {
+    return absl::InternalError(absl::StrCat("cannot create the oneDNN CPU engine: ", e.what()));
+  }
+  return std::unique_ptr<Model>(new Model(std::move(graph), std::move(engine)));
+}
+
+std::unique_ptr<ExecutionContext> Model::CreateContext() const {
+  return std::unique_ptr<ExecutionContext>(
+      new ExecutionContext(std::make_unique<ExecutionContext::Impl>(engine_->engine)));
+}
+
+absl::StatusOr<const Plan*> Model::PlanFor(int64_t batch) const {
+  absl::MutexLock lock(&mu_);
+  auto it = plans_.find(batch);
+  if (it != plans_.end()) return it->second.get();
+  ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, Plan::Compile(graph_, batch, engine_->engine));
+  const Plan* raw = plan.get();
+  plans_[batch] = std::move(plan);
+  return raw;
+}
+
+absl::Status Model::Run(ExecutionContext& context, int64_t batch, absl::Span<const float> input,
+                        std::vector<Tensor>* outputs) const {
+  if (batch <= 0) return absl::InvalidArgumentError("batch size must be positive");
+  const Shape& declared = graph_.inputs[0].shape;
+  const int64_t per_item = NumElements(Shape(declared.begin() + 1, declared.end()));
+  if (static_cast<int64_t>(input.size()) != batch * per_item) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input holds ", input.size(), " floats; a batch of ", batch, " of shape ",
+        ShapeToString(graph_.inputs[0].shape), " needs ", batch * per_item));
+  }
+  ASSIGN_OR_RETURN(const Plan* plan, PlanFor(batch));
+  ExecutionContext::Impl& impl = *context.impl_;
+  ExecutionContext::Impl::Bound& bound = impl.BindTo(*plan);
+  try {
+    // Copied rather than aliased, so the caller's buffer may be released or
+    // reused as soon as Run returns, and any step may read the input slot.
+    std::memcpy(bound.buffers[plan->input_slot()].data(), input.data(),
+                input.size() * sizeof(float));
+    for (size_t i = 0; i < plan->steps().size(); ++i) {
+      plan->steps()[i].primitive.execute(impl.stream(), bound.args[i]);
+    }
+    impl.stream().wait();
+  } catch (const dnnl::error& e) {
+    return absl::InternalError(absl::StrCat("oneDNN failed while running: ", e.what()));
+  }
+  outputs->clear();
+  for (const PlanOutput& out : plan->outputs()) {
+    Tensor t{out.shape, std::vector<float>(NumElements(out.shape))};
+    std::memcpy(t.data.data(), bound.buffers[out.slot].data(), t.data.size() * sizeof(float));
+    outputs->push_back(std::move(t));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace cnnserve::engine

@@ -1,0 +1,80 @@
+// engine::Model: a loaded, optimised graph that runs batches on oneDNN.
+//
+// A Model is shared and read-only after Load: Run() is thread-safe as long as
+// each thread passes its own ExecutionContext. Plans are compiled per batch
+// size on first use and cached for the life of the Model. No oneDNN type
+// appears here; engine/plan.h holds them.
+//
+// Status codes: Load gives NOT_FOUND (no file), INVALID_ARGUMENT (malformed
+// model) or UNIMPLEMENTED (unsupported op); Run gives INVALID_ARGUMENT for an
+// input of the wrong size and INTERNAL if oneDNN fails.
+#ifndef CNNSERVE_ENGINE_MODEL_H_
+#define CNNSERVE_ENGINE_MODEL_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "engine/graph.h"
+#include "engine/tensor.h"
+
+namespace cnnserve::engine {
+
+class Plan;
+struct EngineHandle;
+
+// Per-worker memory for running a Model: activations and scratchpad for each
+// batch size it has run. Not thread-safe: one context per thread. Created by
+// Model::CreateContext and valid only with that Model.
+class ExecutionContext {
+ public:
+  ~ExecutionContext();
+  ExecutionContext(const ExecutionContext&) = delete;
+  ExecutionContext& operator=(const ExecutionContext&) = delete;
+
+ private:
+  friend class Model;
+  struct Impl;
+  explicit ExecutionContext(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+class Model {
+ public:
+  // Imports an .onnx file and runs the graph passes.
+  static absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& onnx_path);
+  // Takes an already built graph (importers, tests, the zoo).
+  static absl::StatusOr<std::unique_ptr<Model>> FromGraph(Graph graph);
+  ~Model();
+
+  // Declared shapes; dimension 0 is -1 (any batch size).
+  const ValueInfo& input() const { return graph_.inputs[0]; }
+  const std::vector<ValueInfo>& outputs() const { return graph_.outputs; }
+  const Graph& graph() const { return graph_; }
+
+  // A context owns per-worker memory (activations, scratchpad); use one per thread.
+  std::unique_ptr<ExecutionContext> CreateContext() const;
+
+  // Runs `batch` items. `input` holds batch x input().shape[1:] floats, row-major.
+  // `outputs` receives one tensor per model output, in outputs() order.
+  absl::Status Run(ExecutionContext& context, int64_t batch, absl::Span<const float> input,
+                   std::vector<Tensor>* outputs) const;
+
+ private:
+  Model(Graph graph, std::unique_ptr<EngineHandle> engine);
+  absl::StatusOr<const Plan*> PlanFor(int64_t batch) const;
+
+  Graph graph_;
+  std::unique_ptr<EngineHandle> engine_;
+  mutable absl::Mutex mu_;
+  mutable std::map<int64_t, std::unique_ptr<Plan>> plans_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace cnnserve::engine
+
+#endif  // CNNSERVE_ENGINE_MODEL_H_
