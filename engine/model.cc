@@ -101,8 +101,7 @@ absl::StatusOr<const Plan*> Model::PlanFor(int64_t batch) const {
 absl::Status Model::Run(ExecutionContext& context, int64_t batch, absl::Span<const float> input,
                         std::vector<Tensor>* outputs) const {
   if (batch <= 0) return absl::InvalidArgumentError("batch size must be positive");
-  const Shape& declared = graph_.inputs[0].shape;
-  const int64_t per_item = NumElements(Shape(declared.begin() + 1, declared.end()));
+  const int64_t per_item = ItemElements(graph_.inputs[0].shape);
   if (static_cast<int64_t>(input.size()) != batch * per_item) {
     return absl::InvalidArgumentError(absl::StrCat(
         "input holds ", input.size(), " floats; a batch of ", batch, " of shape ",

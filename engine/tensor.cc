@@ -11,6 +11,10 @@ int64_t NumElements(const Shape& shape) {
   return n;
 }
 
+int64_t ItemElements(const Shape& shape) {
+  return shape.empty() ? 1 : NumElements(Shape(shape.begin() + 1, shape.end()));
+}
+
 std::string ShapeToString(const Shape& shape) {
   return absl::StrCat(
       "[",

@@ -15,6 +15,9 @@ using Shape = std::vector<int64_t>;
 // Product of the dimensions; 1 for a scalar (empty shape).
 int64_t NumElements(const Shape& shape);
 
+// Elements in one batch item: the product of dimensions 1 to rank-1.
+int64_t ItemElements(const Shape& shape);
+
 // "[N,1,32,32]" style, with -1 printed as N.
 std::string ShapeToString(const Shape& shape);
 

@@ -1,0 +1,33 @@
+#include "client/health.h"
+
+#include <chrono>
+
+#include "client/grpc_error.h"
+#include "engine/status_macros.h"
+#include "grpc_predict_v2.grpc.pb.h"
+#include "grpcpp/client_context.h"
+
+namespace cnnserve::client {
+
+absl::Status Health(const std::shared_ptr<grpc::Channel>& channel, std::ostream& out) {
+  auto stub = inference::GRPCInferenceService::NewStub(channel);
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(10);
+  inference::ServerLiveResponse live;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(deadline);
+    RETURN_IF_ERROR(FromGrpc("ServerLive", stub->ServerLive(&context, {}, &live)));
+  }
+  inference::ServerReadyResponse ready;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(deadline);
+    RETURN_IF_ERROR(FromGrpc("ServerReady", stub->ServerReady(&context, {}, &ready)));
+  }
+  out << "live: " << (live.live() ? "yes" : "no") << "\nready: " << (ready.ready() ? "yes" : "no")
+      << "\n";
+  if (!ready.ready()) return absl::UnavailableError("the server is not ready");
+  return absl::OkStatus();
+}
+
+}  // namespace cnnserve::client

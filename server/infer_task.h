@@ -1,0 +1,33 @@
+// InferTask: one inference request's items as the batcher carries them, and
+// RunInferBatch, which runs a batch of them through an engine::Model.
+#ifndef CNNSERVE_SERVER_INFER_TASK_H_
+#define CNNSERVE_SERVER_INFER_TASK_H_
+
+#include <memory>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "engine/model.h"
+#include "server/batcher.h"
+
+namespace cnnserve::server {
+
+struct InferTask : BatchTask {
+  int64_t items = 0;
+  std::vector<float> input;  // items x the model's per-item input, row-major
+  // Called exactly once, on the batcher's worker, with this task's rows of
+  // every model output (or the error that stopped the batch).
+  absl::AnyInvocable<void(absl::StatusOr<std::vector<engine::Tensor>>)> done;
+
+  int64_t size() const override { return items; }
+};
+
+// Concatenates the tasks' inputs, runs them as one batch, and hands each task
+// its slice of the outputs. Every task's `done` is called, on error too.
+void RunInferBatch(const engine::Model& model, engine::ExecutionContext& context,
+                   std::vector<std::unique_ptr<BatchTask>> batch);
+
+}  // namespace cnnserve::server
+
+#endif  // CNNSERVE_SERVER_INFER_TASK_H_

@@ -1,0 +1,50 @@
+// The KServe v2 gRPC service (package inference) over a ModelRepository.
+// A thin adapter: it validates and converts messages (tensor_codec), hands
+// work to the model's batcher, and answers from the batcher's thread; no
+// gRPC thread waits for inference.
+#ifndef CNNSERVE_SERVER_INFERENCE_SERVICE_H_
+#define CNNSERVE_SERVER_INFERENCE_SERVICE_H_
+
+#include <atomic>
+
+#include "grpc_predict_v2.grpc.pb.h"
+#include "server/model_repository.h"
+
+namespace cnnserve::server {
+
+class InferenceService final : public inference::GRPCInferenceService::CallbackService {
+ public:
+  // `repository` must outlive the service and every RPC it has accepted.
+  explicit InferenceService(const ModelRepository* repository) : repository_(repository) {}
+
+  // While draining, readiness is false and new inference is UNAVAILABLE.
+  void SetDraining() { draining_ = true; }
+  bool Ready() const { return !draining_ && repository_->AllReady(); }
+
+  grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context,
+                                       const inference::ServerLiveRequest* request,
+                                       inference::ServerLiveResponse* response) override;
+  grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* context,
+                                        const inference::ServerReadyRequest* request,
+                                        inference::ServerReadyResponse* response) override;
+  grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* context,
+                                       const inference::ModelReadyRequest* request,
+                                       inference::ModelReadyResponse* response) override;
+  grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* context,
+                                           const inference::ServerMetadataRequest* request,
+                                           inference::ServerMetadataResponse* response) override;
+  grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* context,
+                                          const inference::ModelMetadataRequest* request,
+                                          inference::ModelMetadataResponse* response) override;
+  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
+                                       const inference::ModelInferRequest* request,
+                                       inference::ModelInferResponse* response) override;
+
+ private:
+  const ModelRepository* repository_;
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace cnnserve::server
+
+#endif  // CNNSERVE_SERVER_INFERENCE_SERVICE_H_

@@ -1,0 +1,60 @@
+// cnnserve: serves the models of a repository over gRPC (KServe v2) and HTTP.
+#include <csignal>
+#include <cstdio>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "server/log.h"
+#include "server/model_repository.h"
+#include "server/server.h"
+
+ABSL_FLAG(std::string, model_repository, "models", "Directory of <model>/<version>/model.onnx");
+ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on");
+ABSL_FLAG(int, grpc_port, 8001, "gRPC port (0: any free port)");
+ABSL_FLAG(int, http_port, 8000, "HTTP port for health (0: any free port)");
+ABSL_FLAG(int64_t, max_batch_size, 32, "Largest batch, in items, a model runs at once");
+ABSL_FLAG(int, exit_timeout_secs, 30, "On SIGTERM/SIGINT, how long to wait for accepted requests");
+
+namespace cs = cnnserve::server;
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("cnnserve --model_repository=DIR [--grpc_port=P] [--http_port=Q]");
+  absl::ParseCommandLine(argc, argv);
+
+  // Block the stop signals in every thread; main waits for them below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  cs::Server::Options options;
+  options.model_repository = absl::GetFlag(FLAGS_model_repository);
+  options.host = absl::GetFlag(FLAGS_host);
+  options.grpc_port = absl::GetFlag(FLAGS_grpc_port);
+  options.http_port = absl::GetFlag(FLAGS_http_port);
+  options.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  options.exit_timeout = absl::Seconds(absl::GetFlag(FLAGS_exit_timeout_secs));
+  auto server = cs::Server::Start(options);
+  if (!server.ok()) {
+    cs::Log(cs::Severity::kError, absl::StrCat("cannot start: ", server.status().ToString()));
+    return 1;
+  }
+  int ready = 0, total = 0;
+  for (const auto& [name, entry] : (*server)->repository().entries()) {
+    ++total;
+    ready += entry.status.ok();
+  }
+  cs::Log(cs::Severity::kInfo,
+          absl::StrCat("cnnserve listening: grpc ", options.host, ":", (*server)->grpc_port(),
+                       " http ", options.host, ":", (*server)->http_port(), "; ", ready, " of ",
+                       total, " models ready from ", options.model_repository));
+
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  cs::Log(cs::Severity::kInfo, absl::StrCat("received ", strsignal(signal), "; draining"));
+  (*server)->Shutdown();
+  return 0;
+}

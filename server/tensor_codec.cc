@@ -1,0 +1,169 @@
+#include "server/tensor_codec.h"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+
+namespace cnnserve::server {
+namespace {
+
+using inference::ModelInferRequest;
+using inference::ModelInferResponse;
+
+absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentError(message); }
+
+// Reads an optional "classification" parameter: 0 when absent.
+absl::StatusOr<int64_t> ClassificationCount(
+    const ModelInferRequest::InferRequestedOutputTensor& requested, int64_t classes) {
+  auto it = requested.parameters().find("classification");
+  if (it == requested.parameters().end()) return 0;
+  if (it->second.parameter_choice_case() != inference::InferParameter::kInt64Param) {
+    return Invalid("output '" + requested.name() +
+                   "': parameter 'classification' must be an int64");
+  }
+  const int64_t k = it->second.int64_param();
+  if (k <= 0) {
+    return Invalid(absl::StrCat("output '", requested.name(), "': classification must be positive, got ", k));
+  }
+  return std::min(k, classes);
+}
+
+void AppendClassification(const engine::Tensor& out, int64_t k,
+                          const std::vector<std::string>& labels,
+                          ModelInferResponse::InferOutputTensor* tensor) {
+  const int64_t items = out.shape[0];
+  const int64_t classes = engine::ItemElements(out.shape);
+  std::vector<int64_t> order(classes);
+  auto* contents = tensor->mutable_contents();
+  for (int64_t i = 0; i < items; ++i) {
+    const float* scores = out.data.data() + i * classes;
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                      [scores](int64_t a, int64_t b) { return scores[a] > scores[b]; });
+    for (int64_t r = 0; r < k; ++r) {
+      const int64_t c = order[r];
+      std::string s = absl::StrCat(scores[c], ":", c);
+      if (c < static_cast<int64_t>(labels.size())) absl::StrAppend(&s, ":", labels[c]);
+      contents->add_bytes_contents(std::move(s));
+    }
+  }
+  tensor->set_datatype("BYTES");
+  tensor->add_shape(items);
+  tensor->add_shape(k);
+}
+
+}  // namespace
+
+absl::StatusOr<DecodedInput> DecodeInferInput(const ModelInferRequest& request,
+                                              const engine::ValueInfo& input) {
+  if (request.inputs_size() != 1) {
+    return Invalid(absl::StrCat("the model takes 1 input ('", input.name, "'), the request has ",
+                                request.inputs_size()));
+  }
+  const auto& in = request.inputs(0);
+  if (in.name() != input.name) {
+    return Invalid("unknown input '" + in.name() + "'; the model's input is '" + input.name + "'");
+  }
+  if (in.datatype() != "FP32") {
+    return Invalid("input '" + in.name() + "' has datatype '" + in.datatype() +
+                   "'; the model expects FP32");
+  }
+  engine::Shape shape(in.shape().begin(), in.shape().end());
+  bool fits = shape.size() == input.shape.size() && !shape.empty() && shape[0] >= 1;
+  for (size_t i = 1; fits && i < shape.size(); ++i) fits = shape[i] == input.shape[i];
+  if (!fits) {
+    return Invalid("input '" + in.name() + "' has shape " + engine::ShapeToString(shape) +
+                   ", model expects " + engine::ShapeToString(input.shape) + " with N >= 1");
+  }
+  DecodedInput out;
+  out.items = shape[0];
+  const int64_t count = engine::NumElements(shape);
+  const bool has_typed = in.has_contents() && in.contents().fp32_contents_size() > 0;
+  if (request.raw_input_contents_size() > 0 && has_typed) {
+    return Invalid("input '" + in.name() +
+                   "' is given both in raw_input_contents and in contents; send one");
+  }
+  if (request.raw_input_contents_size() > 0) {
+    if (request.raw_input_contents_size() != 1) {
+      return Invalid(absl::StrCat("raw_input_contents has ", request.raw_input_contents_size(),
+                                  " entries for 1 input"));
+    }
+    const std::string& raw = request.raw_input_contents(0);
+    if (static_cast<int64_t>(raw.size()) != count * 4) {
+      return Invalid(absl::StrCat("input '", in.name(), "' raw content is ", raw.size(),
+                                  " bytes; shape ", engine::ShapeToString(shape), " of FP32 needs ",
+                                  count * 4));
+    }
+    out.data.resize(count);
+    std::memcpy(out.data.data(), raw.data(), raw.size());
+  } else {
+    if (in.contents().fp32_contents_size() != count) {
+      return Invalid(absl::StrCat("input '", in.name(), "' has ", in.contents().fp32_contents_size(),
+                                  " fp32_contents values; shape ", engine::ShapeToString(shape),
+                                  " needs ", count));
+    }
+    out.data.assign(in.contents().fp32_contents().begin(), in.contents().fp32_contents().end());
+  }
+  return out;
+}
+
+absl::Status EncodeInferOutputs(const ModelInferRequest& request,
+                                const std::vector<engine::ValueInfo>& declared,
+                                const std::vector<engine::Tensor>& outputs,
+                                const std::vector<std::string>& labels,
+                                ModelInferResponse* response) {
+  std::vector<ModelInferRequest::InferRequestedOutputTensor> wanted(request.outputs().begin(),
+                                                                    request.outputs().end());
+  if (wanted.empty()) {
+    for (const engine::ValueInfo& d : declared) wanted.emplace_back().set_name(d.name);
+  }
+  std::vector<std::string> fp32_raw;
+  for (const auto& req : wanted) {
+    auto it = std::find_if(declared.begin(), declared.end(),
+                           [&](const engine::ValueInfo& d) { return d.name == req.name(); });
+    if (it == declared.end()) {
+      std::string names;
+      for (const auto& d : declared) absl::StrAppend(&names, names.empty() ? "" : ", ", "'", d.name, "'");
+      return Invalid("unknown requested output '" + req.name() + "'; the model's outputs are " + names);
+    }
+    const engine::Tensor& out = outputs[it - declared.begin()];
+    auto k = ClassificationCount(req, engine::ItemElements(out.shape));
+    if (!k.ok()) return k.status();
+    auto* tensor = response->add_outputs();
+    tensor->set_name(req.name());
+    if (*k > 0) {
+      AppendClassification(out, *k, labels, tensor);
+      continue;
+    }
+    tensor->set_datatype("FP32");
+    for (int64_t d : out.shape) tensor->add_shape(d);
+    fp32_raw.emplace_back(reinterpret_cast<const char*>(out.data.data()), out.data.size() * 4);
+    response->add_raw_output_contents();  // marks that raw contents are in use
+  }
+  // KServe: raw_output_contents is used for all outputs or for none. When an
+  // FP32 output travels raw, classification outputs do too, serialized as
+  // Triton does BYTES: a 4-byte little-endian length before each element.
+  if (response->raw_output_contents_size() > 0) {
+    response->clear_raw_output_contents();
+    size_t fp32_index = 0;
+    for (auto& tensor : *response->mutable_outputs()) {
+      if (tensor.datatype() == "BYTES") {
+        std::string raw;
+        for (const std::string& s : tensor.contents().bytes_contents()) {
+          const uint32_t n = s.size();
+          raw.append(reinterpret_cast<const char*>(&n), 4);
+          raw.append(s);
+        }
+        tensor.clear_contents();
+        response->add_raw_output_contents(std::move(raw));
+      } else {
+        response->add_raw_output_contents(std::move(fp32_raw[fp32_index++]));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace cnnserve::server

@@ -1,0 +1,42 @@
+// Conversion between KServe v2 ModelInfer messages and engine tensors: the
+// one place that knows both the wire format and the engine's shapes.
+//
+// Errors are INVALID_ARGUMENT with a message naming the input or output and
+// saying what was expected, e.g. "input 'input' has shape [1,3,32,32], model
+// expects [N,1,32,32]".
+#ifndef CNNSERVE_SERVER_TENSOR_CODEC_H_
+#define CNNSERVE_SERVER_TENSOR_CODEC_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/graph.h"
+#include "engine/tensor.h"
+#include "grpc_predict_v2.pb.h"
+
+namespace cnnserve::server {
+
+struct DecodedInput {
+  int64_t items = 0;
+  std::vector<float> data;  // row-major, items x per-item shape
+};
+
+// Validates the request's one FP32 input against `input` (dimension 0 free)
+// and copies it out of raw_input_contents or the typed fp32_contents.
+absl::StatusOr<DecodedInput> DecodeInferInput(const inference::ModelInferRequest& request,
+                                              const engine::ValueInfo& input);
+
+// Fills `response` with the outputs the request asked for (all when it named
+// none), as FP32 raw_output_contents, or, for an output requested with the
+// int64 parameter "classification" = k, as a BYTES tensor [N, k] of
+// "score:index[:label]" strings, best first (the classification extension).
+absl::Status EncodeInferOutputs(const inference::ModelInferRequest& request,
+                                const std::vector<engine::ValueInfo>& declared,
+                                const std::vector<engine::Tensor>& outputs,
+                                const std::vector<std::string>& labels,
+                                inference::ModelInferResponse* response);
+
+}  // namespace cnnserve::server
+
+#endif  // CNNSERVE_SERVER_TENSOR_CODEC_H_
