@@ -86,6 +86,8 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
   const ServedModel* m = *model;
   auto input = DecodeInferInput(*request, m->model->input());
   if (!input.ok()) return Finish(context, input.status());
+  auto outputs = ResolveRequestedOutputs(*request, m->model->outputs());
+  if (!outputs.ok()) return Finish(context, outputs.status());
 
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto task = std::make_unique<InferTask>();

@@ -109,18 +109,14 @@ absl::StatusOr<DecodedInput> DecodeInferInput(const ModelInferRequest& request,
   return out;
 }
 
-absl::Status EncodeInferOutputs(const ModelInferRequest& request,
-                                const std::vector<engine::ValueInfo>& declared,
-                                const std::vector<engine::Tensor>& outputs,
-                                const std::vector<std::string>& labels,
-                                ModelInferResponse* response) {
-  std::vector<ModelInferRequest::InferRequestedOutputTensor> wanted(request.outputs().begin(),
-                                                                    request.outputs().end());
-  if (wanted.empty()) {
-    for (const engine::ValueInfo& d : declared) wanted.emplace_back().set_name(d.name);
+absl::StatusOr<std::vector<RequestedOutput>> ResolveRequestedOutputs(
+    const ModelInferRequest& request, const std::vector<engine::ValueInfo>& declared) {
+  std::vector<RequestedOutput> resolved;
+  if (request.outputs().empty()) {
+    for (size_t i = 0; i < declared.size(); ++i) resolved.push_back({i, declared[i].name, 0});
+    return resolved;
   }
-  std::vector<std::string> fp32_raw;
-  for (const auto& req : wanted) {
+  for (const auto& req : request.outputs()) {
     auto it = std::find_if(declared.begin(), declared.end(),
                            [&](const engine::ValueInfo& d) { return d.name == req.name(); });
     if (it == declared.end()) {
@@ -128,13 +124,27 @@ absl::Status EncodeInferOutputs(const ModelInferRequest& request,
       for (const auto& d : declared) absl::StrAppend(&names, names.empty() ? "" : ", ", "'", d.name, "'");
       return Invalid("unknown requested output '" + req.name() + "'; the model's outputs are " + names);
     }
-    const engine::Tensor& out = outputs[it - declared.begin()];
-    auto k = ClassificationCount(req, engine::ItemElements(out.shape));
+    auto k = ClassificationCount(req, engine::ItemElements(it->shape));
     if (!k.ok()) return k.status();
+    resolved.push_back({static_cast<size_t>(it - declared.begin()), req.name(), *k});
+  }
+  return resolved;
+}
+
+absl::Status EncodeInferOutputs(const ModelInferRequest& request,
+                                const std::vector<engine::ValueInfo>& declared,
+                                const std::vector<engine::Tensor>& outputs,
+                                const std::vector<std::string>& labels,
+                                ModelInferResponse* response) {
+  auto wanted = ResolveRequestedOutputs(request, declared);
+  if (!wanted.ok()) return wanted.status();
+  std::vector<std::string> fp32_raw;
+  for (const RequestedOutput& req : *wanted) {
+    const engine::Tensor& out = outputs[req.index];
     auto* tensor = response->add_outputs();
-    tensor->set_name(req.name());
-    if (*k > 0) {
-      AppendClassification(out, *k, labels, tensor);
+    tensor->set_name(req.name);
+    if (req.classification > 0) {
+      AppendClassification(out, req.classification, labels, tensor);
       continue;
     }
     tensor->set_datatype("FP32");

@@ -27,6 +27,19 @@ struct DecodedInput {
 absl::StatusOr<DecodedInput> DecodeInferInput(const inference::ModelInferRequest& request,
                                               const engine::ValueInfo& input);
 
+// One output the request asked for: which model output, and k > 0 when it
+// asked for the classification extension.
+struct RequestedOutput {
+  size_t index = 0;  // into the model's outputs
+  std::string name;
+  int64_t classification = 0;
+};
+
+// Checks the requested outputs against the model's (all of them when the
+// request names none); run before inference so a bad request costs nothing.
+absl::StatusOr<std::vector<RequestedOutput>> ResolveRequestedOutputs(
+    const inference::ModelInferRequest& request, const std::vector<engine::ValueInfo>& declared);
+
 // Fills `response` with the outputs the request asked for (all when it named
 // none), as FP32 raw_output_contents, or, for an output requested with the
 // int64 parameter "classification" = k, as a BYTES tensor [N, k] of

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Starts build/bin/cnnserve on kernel-chosen ports, classifies samples/*.png
+# with cnnserve-client as the README does, and checks each top label is the
+# digit in the file name. The server is always stopped, on failure too.
+set -euo pipefail
+BIN=$1
+SRC=$2
+WORK=$(mktemp -d)
+SERVER_PID=
+cleanup() {
+  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$BIN/cnnserve" --model_repository="$SRC/models" --host=127.0.0.1 --grpc_port=0 --http_port=0 \
+  >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+
+# The server logs its ports once it listens; wait for that line (bounded).
+for _ in $(seq 1 300); do
+  grep -q "cnnserve listening" "$WORK/server.log" && break
+  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log"; echo "FAIL: server exited"; exit 1; }
+  sleep 0.1
+done
+line=$(grep "cnnserve listening" "$WORK/server.log") || { cat "$WORK/server.log"; echo "FAIL: server did not start"; exit 1; }
+GRPC_PORT=$(sed -E 's/.*grpc [^ ]*:([0-9]+).*/\1/' <<<"$line")
+HTTP_PORT=$(sed -E 's/.*http [^ ]*:([0-9]+).*/\1/' <<<"$line")
+
+"$BIN/cnnserve-client" health --server=127.0.0.1:$GRPC_PORT
+
+# HTTP readiness answers 200 (bash's /dev/tcp, no curl needed).
+exec 3<>/dev/tcp/127.0.0.1/$HTTP_PORT
+printf 'GET /v2/health/ready HTTP/1.0\r\n\r\n' >&3
+status=$(head -1 <&3)
+exec 3<&-
+[[ "$status" == *" 200 "* ]] || { echo "FAIL: /v2/health/ready answered '$status'"; exit 1; }
+
+"$BIN/cnnserve-client" classify --server=127.0.0.1:$GRPC_PORT --model=digits_lenet5 --top_k=1 \
+  --json "$SRC"/samples/*.png >"$WORK/out.json"
+cat "$WORK/out.json"
+
+passed=0
+failed=0
+for f in "$SRC"/samples/digit_*.png; do
+  want=$(basename "$f" .png | sed 's/digit_//')
+  got=$(grep -F "\"image\":\"$f\"" "$WORK/out.json" | sed -E 's/.*"label":"([^"]*)".*/\1/')
+  if [[ "$got" == "$want" ]]; then passed=$((passed + 1)); else
+    echo "FAIL: $f classified as '$got', expected '$want'"; failed=$((failed + 1)); fi
+done
+
+# A bad request gets a clear error and a non-zero exit; the server stays up.
+if "$BIN/cnnserve-client" classify --server=127.0.0.1:$GRPC_PORT --model=nope "$SRC/samples" 2>"$WORK/err"; then
+  echo "FAIL: unknown model accepted"; failed=$((failed + 1)); fi
+grep -q "NOT_FOUND" "$WORK/err" || { echo "FAIL: no NOT_FOUND in: $(cat "$WORK/err")"; failed=$((failed + 1)); }
+"$BIN/cnnserve-client" health --server=127.0.0.1:$GRPC_PORT >/dev/null
+
+# SIGTERM stops the server cleanly.
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID"; rc=$?
+SERVER_PID=
+grep -q "server stopped" "$WORK/server.log" || { echo "FAIL: no clean stop"; failed=$((failed + 1)); }
+echo "classify_samples: $passed passed, $failed failed"
+[[ $failed -eq 0 && $passed -eq 10 && $rc -eq 0 ]]
