@@ -66,13 +66,29 @@ absl::StatusOr<ModelShape> FetchModelShape(inference::GRPCInferenceService::Stub
   return shape;
 }
 
+// JSON string literal with the characters JSON requires escaped.
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      out += absl::StrFormat("\\u%04x", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
 void Print(const std::string& path, const std::vector<ClassScore>& top, bool json,
            std::ostream& out) {
   if (json) {
-    out << "{\"image\":\"" << path << "\",\"top\":[";
+    out << "{\"image\":" << JsonString(path) << ",\"top\":[";
     for (size_t i = 0; i < top.size(); ++i) {
-      out << (i ? "," : "") << "{\"index\":" << top[i].index << ",\"label\":\"" << top[i].label
-          << "\",\"score\":" << top[i].score << "}";
+      out << (i ? "," : "") << "{\"index\":" << top[i].index
+          << ",\"label\":" << JsonString(top[i].label) << ",\"score\":" << top[i].score << "}";
     }
     out << "]}\n";
     return;
