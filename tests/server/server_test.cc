@@ -124,6 +124,49 @@ TEST_F(ServerTest, ClassifiesABatchAndEchoesTheRequestId) {
   }
 }
 
+TEST_F(ServerTest, ServedAccuracyOnTheHeldOutSplitEqualsTheTrainingFigure) {
+  std::ifstream acc(CNNSERVE_SOURCE_DIR "/tests/data/digits_accuracy.txt");
+  int expected_correct = 0, total = 0;
+  ASSERT_TRUE(acc >> expected_correct >> total);
+  std::ifstream in(CNNSERVE_SOURCE_DIR "/tests/data/digits_heldout.csv");
+  std::vector<int> labels;
+  std::string raw;
+  for (std::string line; std::getline(in, line);) {
+    std::vector<int> v;
+    std::stringstream ss(line);
+    for (std::string f; std::getline(ss, f, ',') && v.size() < 65;) v.push_back(std::stoi(f));
+    labels.push_back(v[0]);
+    for (int y = 0; y < 32; ++y)
+      for (int x = 0; x < 32; ++x) {
+        const float p = v[1 + (y / 4) * 8 + x / 4] / 255.0f;
+        raw.append(reinterpret_cast<const char*>(&p), 4);
+      }
+  }
+  ASSERT_EQ(static_cast<int>(labels.size()), total);
+  int correct = 0;
+  constexpr int kPerRequest = 30;  // within max_batch_size
+  for (int first = 0; first < total; first += kPerRequest) {
+    inference::ModelInferRequest r;
+    r.set_model_name("digits_lenet5");
+    auto* t = r.add_inputs();
+    t->set_name("input");
+    t->set_datatype("FP32");
+    for (int64_t d : {int64_t{kPerRequest}, int64_t{1}, int64_t{32}, int64_t{32}}) t->add_shape(d);
+    r.add_raw_input_contents(raw.substr(first * 4096, kPerRequest * 4096));
+    auto* out = r.add_outputs();
+    out->set_name("logits");
+    (*out->mutable_parameters())["classification"].set_int64_param(1);
+    inference::ModelInferResponse resp;
+    grpc::Status s = Infer(r, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    for (int i = 0; i < kPerRequest; ++i) {
+      correct += ::testing::Matches(::testing::EndsWith(":" + std::to_string(labels[first + i])))(
+          resp.outputs(0).contents().bytes_contents(i));
+    }
+  }
+  EXPECT_EQ(correct, expected_correct);
+}
+
 TEST_F(ServerTest, ManyConcurrentRequestsAreAllAnsweredCorrectly) {
   int label = -1;
   const auto req = DigitRequest(1, &label);
