@@ -1,12 +1,15 @@
 // The engine's model graph: ops with typed parameters, named values, and
 // float initializers (weights). A Graph is produced by an importer (ONNX) or
-// a builder, rewritten by passes, then treated as immutable and compiled into
-// per-batch-size plans. It holds no oneDNN state and is cheap to inspect.
+// a builder (the zoo), rewritten by passes, then treated as immutable and
+// compiled into per-batch-size plans. It holds no oneDNN state.
 //
 // Conventions, whatever the source format was:
-//  - activations are NCHW (rank 4) or NC (rank 2); dimension 0 is the batch;
-//  - Conv weights are [OC, IC/group, KH, KW], Gemm weights are [OC, IC]
-//    (importers transpose and scale them into this form), biases are [OC].
+//  - a node's inputs name values: activations (produced by the graph input
+//    or an earlier node) or initializers; an empty name is an absent
+//    optional input;
+//  - dimension 0 of every activation is the batch;
+//  - Conv weights are [OC, IC/group, KH, KW]; Gemm weights are [OC, IC]
+//    (importers transpose and scale them into this form); biases are [OC].
 #ifndef CNNSERVE_ENGINE_GRAPH_H_
 #define CNNSERVE_ENGINE_GRAPH_H_
 
@@ -20,8 +23,19 @@
 
 namespace cnnserve::engine {
 
-// Activation fused into the op that precedes it.
-enum class Activation { kNone, kRelu };
+// An elementwise function, standalone or fused into the op before it.
+struct Activation {
+  enum class Kind { kRelu, kLeakyRelu, kClip, kSigmoid } kind = Kind::kRelu;
+  float alpha = 0;  // LeakyRelu: slope; Clip: min
+  float beta = 0;   // Clip: max
+};
+
+// What runs after a Conv's or Gemm's own arithmetic, in order: an
+// activation, or (Conv only) adding the node's residual input (last input).
+struct PostOp {
+  bool is_sum = false;
+  Activation activation;  // when !is_sum
+};
 
 struct ConvParams {
   std::vector<int64_t> kernel;      // {KH, KW}
@@ -30,39 +44,93 @@ struct ConvParams {
   std::vector<int64_t> pads_begin;  // {top, left}
   std::vector<int64_t> pads_end;    // {bottom, right}
   int64_t group = 1;
-  Activation activation = Activation::kNone;
+  bool has_bias = false;            // inputs: x, W, [B], [residual]
+  std::vector<PostOp> post_ops;
 };
 
 struct PoolParams {
-  enum class Kind { kMax } kind = Kind::kMax;
+  enum class Kind { kMax, kAverage } kind = Kind::kMax;
+  bool global = false;  // kernel = the whole spatial extent
   std::vector<int64_t> kernel;
   std::vector<int64_t> strides;
   std::vector<int64_t> pads_begin;
   std::vector<int64_t> pads_end;
   bool ceil_mode = false;
+  bool count_include_pad = false;  // average only
 };
 
 // Y = X * W^T + B with W [OC, IC].
 struct GemmParams {
-  Activation activation = Activation::kNone;
+  bool has_bias = false;
+  std::vector<PostOp> post_ops;  // activations only
 };
 
-// Collapses dimensions [1, rank) into one: [N, C, H, W] -> [N, C*H*W].
-struct FlattenParams {};
+// Y = A x B over the last two dimensions, broadcasting the leading ones.
+struct MatMulParams {};
 
-struct ReluParams {};
+// [d0, ..., dn] -> [d0 * ... * d(axis-1), d(axis) * ... * dn].
+struct FlattenParams {
+  int64_t axis = 1;
+};
+
+// ONNX Reshape semantics: 0 copies the input dimension, -1 is inferred.
+struct ReshapeParams {
+  std::vector<int64_t> shape;
+};
+
+struct TransposeParams {
+  std::vector<int64_t> perm;
+};
+
+struct EltwiseParams {
+  Activation activation;
+};
+
+// Elementwise sum of two inputs; an initializer operand broadcasts (numpy rules).
+struct AddParams {};
+
+struct ConcatParams {
+  int64_t axis = 1;
+};
+
+// Across channels: x / (bias + alpha / size * sum(x^2))^beta.
+struct LrnParams {
+  int64_t size = 5;
+  float alpha = 1e-4f;
+  float beta = 0.75f;
+  float bias = 1.0f;
+};
+
+struct SoftmaxParams {
+  int64_t axis = 1;
+  bool coerce_2d = false;  // opset < 13: over all dimensions from axis on
+};
+
+// Inference batch normalization; passes fold it into the Conv before it or
+// turn it into a depthwise 1x1 Conv, so plans never see it.
+struct BatchNormParams {
+  float epsilon = 1e-5f;  // inputs: x, scale, B, mean, var
+};
+
+// Zero padding of H and W; passes fold it into the Conv or AveragePool after it.
+struct PadParams {
+  std::vector<int64_t> pads_begin;  // {top, left}
+  std::vector<int64_t> pads_end;    // {bottom, right}
+};
 
 using OpParams =
-    std::variant<ConvParams, PoolParams, GemmParams, FlattenParams, ReluParams>;
+    std::variant<ConvParams, PoolParams, GemmParams, MatMulParams, FlattenParams, ReshapeParams,
+                 TransposeParams, EltwiseParams, AddParams, ConcatParams, LrnParams,
+                 SoftmaxParams, BatchNormParams, PadParams>;
 
 struct Node {
   std::string name;                  // from the source model, for messages
-  std::vector<std::string> inputs;   // activation first, then initializers
-  std::vector<std::string> outputs;  // exactly one for every op so far
+  std::vector<std::string> inputs;
+  std::vector<std::string> outputs;  // exactly one for every op
   OpParams params;
 };
 
-// Short op name for messages and summaries ("Conv", "MaxPool", ...).
+// Op name for messages and summaries ("Conv", "MaxPool", ...).
 std::string OpName(const OpParams& params);
 
 struct ValueInfo {
@@ -75,15 +143,22 @@ struct Graph {
   std::vector<ValueInfo> outputs;
   std::vector<Node> nodes;  // in topological order
   std::map<std::string, Tensor> initializers;
+
+  bool IsInitializer(const std::string& name) const { return initializers.count(name) != 0; }
+  const Tensor* FindInitializer(const std::string& name) const;
 };
 
-// Shapes of every activation value for a given batch size. Fails with
-// INVALID_ARGUMENT naming the node when shapes do not fit (kernel larger than
-// its input, weights of the wrong size, a value used before it is produced).
-absl::StatusOr<std::map<std::string, Shape>> InferShapes(const Graph& graph,
-                                                         int64_t batch);
+// The output shape of one node given the shapes of its activation inputs
+// (by name). Fails with INVALID_ARGUMENT naming the node when they do not fit.
+absl::StatusOr<Shape> InferNodeShape(const Graph& graph, const Node& node,
+                                     const std::map<std::string, Shape>& shapes);
 
-// Checks structure and shapes once (batch 1); importers call it last.
+// Shapes of every activation value for a given batch size. Fails with
+// INVALID_ARGUMENT naming the node when shapes do not fit or a value is used
+// before it is produced (dangling edges, cycles).
+absl::StatusOr<std::map<std::string, Shape>> InferShapes(const Graph& graph, int64_t batch);
+
+// Checks structure and shapes once (batch 1); importers and Model call it.
 absl::Status ValidateGraph(const Graph& graph);
 
 }  // namespace cnnserve::engine

@@ -1,5 +1,6 @@
 #include "engine/model.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <unordered_map>
 #include <utility>
@@ -23,26 +24,33 @@ struct ExecutionContext::Impl {
   explicit Impl(const dnnl::engine& engine) : engine_(engine), stream_(engine) {}
 
   struct Bound {
-    std::vector<std::vector<uint8_t>> buffers;               // one per activation slot
+    std::unique_ptr<uint8_t[], decltype(&std::free)> arena{nullptr, &std::free};
+    std::unique_ptr<uint8_t[], decltype(&std::free)> scratchpad{nullptr, &std::free};
     std::vector<std::unordered_map<int, dnnl::memory>> args;  // one per step
-    std::vector<uint8_t> scratchpad;
+    uint8_t* slot(const Plan& plan, int index) const { return arena.get() + plan.slot_offset(index); }
   };
+
+  static std::unique_ptr<uint8_t[], decltype(&std::free)> Allocate(size_t bytes) {
+    constexpr size_t kAlign = 64;
+    const size_t rounded = std::max<size_t>((bytes + kAlign - 1) / kAlign * kAlign, kAlign);
+    return {static_cast<uint8_t*>(std::aligned_alloc(kAlign, rounded)), &std::free};
+  }
 
   Bound& BindTo(const Plan& plan) {
     auto it = bound_.find(&plan);
     if (it != bound_.end()) return it->second;
     Bound& b = bound_[&plan];
-    for (const dnnl::memory::desc& md : plan.activations()) b.buffers.emplace_back(md.get_size());
-    b.scratchpad.resize(plan.max_scratchpad_bytes());
+    b.arena = Allocate(plan.arena_bytes());
+    b.scratchpad = Allocate(plan.max_scratchpad_bytes());
     for (const PlanStep& step : plan.steps()) {
       std::unordered_map<int, dnnl::memory> args;
       for (const auto& [arg, ref] : step.args) {
         if (arg == DNNL_ARG_SCRATCHPAD) {
-          args[arg] = dnnl::memory(step.scratchpad, engine_, b.scratchpad.data());
+          args[arg] = dnnl::memory(step.scratchpad, engine_, b.scratchpad.get());
         } else if (ref.constant) {
           args[arg] = plan.constants()[ref.index];
         } else {
-          args[arg] = dnnl::memory(ref.md, engine_, b.buffers[ref.index].data());
+          args[arg] = dnnl::memory(ref.md, engine_, b.slot(plan, ref.index));
         }
       }
       b.args.push_back(std::move(args));
@@ -72,8 +80,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& onnx_path)
 }
 
 absl::StatusOr<std::unique_ptr<Model>> Model::FromGraph(Graph graph) {
-  RETURN_IF_ERROR(ValidateGraph(graph));
-  OptimizeGraph(graph);
+  RETURN_IF_ERROR(OptimizeGraph(graph));
   std::unique_ptr<EngineHandle> engine;
   try {
     engine = std::make_unique<EngineHandle>();
@@ -113,7 +120,7 @@ absl::Status Model::Run(ExecutionContext& context, int64_t batch, absl::Span<con
   try {
     // Copied rather than aliased, so the caller's buffer may be released or
     // reused as soon as Run returns, and any step may read the input slot.
-    std::memcpy(bound.buffers[plan->input_slot()].data(), input.data(),
+    std::memcpy(bound.slot(*plan, plan->input_slot()), input.data(),
                 input.size() * sizeof(float));
     for (size_t i = 0; i < plan->steps().size(); ++i) {
       plan->steps()[i].primitive.execute(impl.stream(), bound.args[i]);
@@ -125,7 +132,7 @@ absl::Status Model::Run(ExecutionContext& context, int64_t batch, absl::Span<con
   outputs->clear();
   for (const PlanOutput& out : plan->outputs()) {
     Tensor t{out.shape, std::vector<float>(NumElements(out.shape))};
-    std::memcpy(t.data.data(), bound.buffers[out.slot].data(), t.data.size() * sizeof(float));
+    std::memcpy(t.data.data(), bound.slot(*plan, out.slot), t.data.size() * sizeof(float));
     outputs->push_back(std::move(t));
   }
   return absl::OkStatus();

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -15,7 +16,14 @@
 namespace cnnserve::engine {
 namespace {
 
-constexpr char kSupportedOps[] = "Conv, Relu, MaxPool, Flatten, Gemm, Dropout, Identity";
+constexpr char kSupportedOps[] =
+    "Conv, Relu, LeakyRelu, Clip, Sigmoid, MaxPool, AveragePool, GlobalAveragePool, "
+    "GlobalMaxPool, LRN, BatchNormalization, Add, Sum, Concat, Gemm, MatMul, Flatten, Reshape, "
+    "Transpose, Pad, Softmax, Dropout, Identity, Constant, and Shape/Gather/Unsqueeze/Squeeze/"
+    "Concat/Cast on constant shapes";
+
+// In constant-folded int64 shape tensors, the batch size (unknown until run).
+constexpr int64_t kBatch = std::numeric_limits<int64_t>::min();
 
 absl::Status Unsupported(const onnx::NodeProto& node, const std::string& what) {
   return absl::UnimplementedError(absl::StrCat("node '", node.name(), "' (", node.op_type(),
@@ -32,7 +40,7 @@ class Attributes {
  public:
   static absl::StatusOr<Attributes> Create(const onnx::NodeProto& node,
                                            const std::set<std::string>& known) {
-    Attributes attrs(node);
+    Attributes attrs;
     for (const onnx::AttributeProto& a : node.attribute()) {
       if (known.count(a.name()) == 0) {
         return Unsupported(node, absl::StrCat("attribute '", a.name(), "' is not supported"));
@@ -42,6 +50,7 @@ class Attributes {
     return attrs;
   }
 
+  bool Has(const std::string& name) const { return by_name_.count(name) != 0; }
   std::vector<int64_t> Ints(const std::string& name, std::vector<int64_t> fallback) const {
     auto it = by_name_.find(name);
     if (it == by_name_.end()) return fallback;
@@ -59,39 +68,49 @@ class Attributes {
     auto it = by_name_.find(name);
     return it == by_name_.end() ? fallback : it->second->s();
   }
+  const onnx::TensorProto* TensorAttr(const std::string& name) const {
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : &it->second->t();
+  }
 
  private:
-  explicit Attributes(const onnx::NodeProto&) {}
   absl::flat_hash_map<std::string, const onnx::AttributeProto*> by_name_;
 };
 
-absl::StatusOr<Tensor> ConvertTensor(const onnx::TensorProto& t) {
-  const std::string where = absl::StrCat("initializer '", t.name(), "'");
+// Checks that a tensor holds the elements its dims claim before anything is allocated.
+absl::StatusOr<Shape> TensorShape(const onnx::TensorProto& t, int64_t present, size_t elem_size,
+                                  const std::string& where) {
   if (t.data_location() == onnx::TensorProto::EXTERNAL || t.external_data_size() > 0) {
     return absl::InvalidArgumentError(
         where + " refers to external data; only self-contained .onnx files are accepted");
   }
-  if (t.data_type() != onnx::TensorProto::FLOAT) {
-    return absl::UnimplementedError(absl::StrCat(where, " has ONNX data type ", t.data_type(),
-                                                 "; only FLOAT (1) is supported"));
-  }
-  Tensor out;
+  Shape shape;
+  int64_t claimed = 1;
   for (int64_t d : t.dims()) {
-    if (d < 0) return absl::InvalidArgumentError(where + " has a negative dimension");
-    out.shape.push_back(d);
+    if (d < 0 || (d > 0 && claimed > std::numeric_limits<int64_t>::max() / d)) {
+      return absl::InvalidArgumentError(where + " has an invalid dimension");
+    }
+    claimed *= d;
+    shape.push_back(d);
   }
-  // Compare the claimed size with the bytes actually present before allocating.
-  const int64_t claimed = NumElements(out.shape);
-  const int64_t present = t.has_raw_data()
-                              ? static_cast<int64_t>(t.raw_data().size() / sizeof(float))
-                              : static_cast<int64_t>(t.float_data_size());
-  if (claimed != present ||
-      (t.has_raw_data() && t.raw_data().size() % sizeof(float) != 0)) {
-    return absl::InvalidArgumentError(absl::StrCat(where, " has shape ",
-                                                   ShapeToString(out.shape), " (", claimed,
-                                                   " elements) but holds ", present));
+  if (t.has_raw_data()) {
+    if (t.raw_data().size() % elem_size != 0) {
+      return absl::InvalidArgumentError(where + " has raw data of a size that is not whole elements");
+    }
+    present = t.raw_data().size() / elem_size;
   }
-  out.data.resize(claimed);
+  if (claimed != present) {
+    return absl::InvalidArgumentError(absl::StrCat(where, " has shape ", ShapeToString(shape),
+                                                   " (", claimed, " elements) but holds ", present));
+  }
+  return shape;
+}
+
+absl::StatusOr<Tensor> ConvertFloatTensor(const onnx::TensorProto& t) {
+  const std::string where = absl::StrCat("initializer '", t.name(), "'");
+  Tensor out;
+  ASSIGN_OR_RETURN(out.shape, TensorShape(t, t.float_data_size(), sizeof(float), where));
+  out.data.resize(NumElements(out.shape));
   if (t.has_raw_data()) {
     std::memcpy(out.data.data(), t.raw_data().data(), t.raw_data().size());
   } else {
@@ -100,31 +119,77 @@ absl::StatusOr<Tensor> ConvertTensor(const onnx::TensorProto& t) {
   return out;
 }
 
+absl::StatusOr<std::vector<int64_t>> ConvertIntTensor(const onnx::TensorProto& t) {
+  const std::string where = absl::StrCat("tensor '", t.name(), "'");
+  std::vector<int64_t> out;
+  if (t.data_type() == onnx::TensorProto::INT64) {
+    ASSIGN_OR_RETURN(Shape s, TensorShape(t, t.int64_data_size(), sizeof(int64_t), where));
+    out.resize(NumElements(s));
+    if (t.has_raw_data()) {
+      std::memcpy(out.data(), t.raw_data().data(), t.raw_data().size());
+    } else {
+      std::copy(t.int64_data().begin(), t.int64_data().end(), out.begin());
+    }
+  } else {
+    ASSIGN_OR_RETURN(Shape s, TensorShape(t, t.int32_data_size(), sizeof(int32_t), where));
+    out.resize(NumElements(s));
+    if (t.has_raw_data()) {
+      std::vector<int32_t> tmp(out.size());
+      std::memcpy(tmp.data(), t.raw_data().data(), t.raw_data().size());
+      std::copy(tmp.begin(), tmp.end(), out.begin());
+    } else {
+      std::copy(t.int32_data().begin(), t.int32_data().end(), out.begin());
+    }
+  }
+  return out;
+}
+
 class Importer {
  public:
   absl::StatusOr<Graph> Run(const onnx::ModelProto& model) {
-    const onnx::GraphProto& g = model.graph();
-    for (const onnx::TensorProto& t : g.initializer()) {
-      ASSIGN_OR_RETURN(graph_.initializers[t.name()], ConvertTensor(t));
+    for (const auto& op : model.opset_import()) {
+      if (op.domain().empty() || op.domain() == "ai.onnx") opset_ = op.version();
     }
+    const onnx::GraphProto& g = model.graph();
+    for (const onnx::TensorProto& t : g.initializer()) RETURN_IF_ERROR(AddConstant(t.name(), t));
     RETURN_IF_ERROR(ImportInputs(g));
     for (const onnx::NodeProto& node : g.node()) RETURN_IF_ERROR(ImportNode(node));
     for (const onnx::ValueInfoProto& v : g.output()) {
-      graph_.outputs.push_back({Resolve(v.name()), {}});
+      const std::string name = Resolve(v.name());
+      if (shapes_.count(name) == 0) {
+        return absl::InvalidArgumentError("graph output '" + v.name() +
+                                          "' is not produced by any supported node");
+      }
+      Shape shape = shapes_[name];
+      shape[0] = -1;
+      graph_.outputs.push_back({name, shape});
     }
     RETURN_IF_ERROR(ValidateGraph(graph_));
-    ASSIGN_OR_RETURN(auto shapes, InferShapes(graph_, 1));
-    for (ValueInfo& out : graph_.outputs) {
-      out.shape = shapes[out.name];
-      out.shape[0] = -1;
-    }
     return std::move(graph_);
   }
 
  private:
+  absl::Status AddConstant(const std::string& name, const onnx::TensorProto& t) {
+    switch (t.data_type()) {
+      case onnx::TensorProto::FLOAT: {
+        ASSIGN_OR_RETURN(graph_.initializers[name], ConvertFloatTensor(t));
+        return absl::OkStatus();
+      }
+      case onnx::TensorProto::INT64:
+      case onnx::TensorProto::INT32: {
+        ASSIGN_OR_RETURN(ints_[name], ConvertIntTensor(t));
+        return absl::OkStatus();
+      }
+      default:
+        return absl::UnimplementedError(absl::StrCat("tensor '", name, "' has ONNX data type ",
+                                                     t.data_type(),
+                                                     "; only FLOAT (and INT64 shapes) are supported"));
+    }
+  }
+
   absl::Status ImportInputs(const onnx::GraphProto& g) {
     for (const onnx::ValueInfoProto& v : g.input()) {
-      if (graph_.initializers.count(v.name()) != 0) continue;  // older exports list weights
+      if (graph_.IsInitializer(v.name()) || ints_.count(v.name())) continue;  // weights listed as inputs
       const auto& type = v.type().tensor_type();
       if (type.elem_type() != onnx::TensorProto::FLOAT) {
         return absl::UnimplementedError(absl::StrCat("input '", v.name(), "' has ONNX type ",
@@ -146,6 +211,9 @@ class Importer {
       if (info.shape.size() < 2) {
         return absl::InvalidArgumentError("input '" + v.name() + "' needs a rank of at least 2");
       }
+      Shape one = info.shape;
+      one[0] = 1;
+      shapes_[info.name] = one;
       graph_.inputs.push_back(std::move(info));
     }
     return absl::OkStatus();
@@ -156,83 +224,240 @@ class Importer {
     return it == aliases_.end() ? name : it->second;
   }
 
-  absl::StatusOr<const Tensor*> Initializer(const onnx::NodeProto& node, int index,
-                                            bool required) {
+  bool IsActivation(const std::string& name) const { return shapes_.count(Resolve(name)) != 0; }
+
+  absl::StatusOr<const Tensor*> Initializer(const onnx::NodeProto& node, int index, bool required) {
     if (node.input_size() <= index || node.input(index).empty()) {
       if (required) return Invalid(node, absl::StrCat("input ", index, " is missing"));
       return nullptr;
     }
-    auto it = graph_.initializers.find(node.input(index));
-    if (it == graph_.initializers.end()) {
+    const Tensor* t = graph_.FindInitializer(node.input(index));
+    if (t == nullptr) {
       return Unsupported(node, absl::StrCat("input '", node.input(index),
                                             "' must be a constant initializer"));
     }
-    return &it->second;
+    return t;
   }
 
-  absl::Status ImportNode(const onnx::NodeProto& node) {
-    if (node.output_size() < 1 || node.input_size() < 1) {
-      return Invalid(node, "has no input or no output");
+  absl::StatusOr<std::vector<int64_t>> IntInput(const onnx::NodeProto& node, int index) {
+    if (node.input_size() <= index) return Invalid(node, absl::StrCat("input ", index, " is missing"));
+    auto it = ints_.find(node.input(index));
+    if (it == ints_.end()) {
+      return Unsupported(node, absl::StrCat("input '", node.input(index),
+                                            "' must be a constant integer tensor"));
     }
-    const std::string& op = node.op_type();
-    if (!node.domain().empty() && node.domain() != "ai.onnx") {
-      return Unsupported(node, "domain '" + node.domain() + "' is not supported");
-    }
-    if (op == "Dropout" || op == "Identity") {
-      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"ratio", "seed", "is_test"}));
-      (void)a;
-      aliases_[node.output(0)] = Resolve(node.input(0));
-      return absl::OkStatus();
-    }
-    if (op == "Constant") {
-      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"value"}));
-      (void)a;
-      ASSIGN_OR_RETURN(graph_.initializers[node.output(0)],
-                       ConvertTensor(node.attribute(0).t()));
-      return absl::OkStatus();
-    }
+    return it->second;
+  }
+
+  // Appends a node reading `inputs` and computes its output shape.
+  absl::Status Emit(const onnx::NodeProto& node, std::vector<std::string> inputs, OpParams params,
+                    const std::string& output) {
     Node out;
-    out.name = node.name().empty() ? node.output(0) : node.name();
-    out.inputs.push_back(Resolve(node.input(0)));
-    out.outputs.push_back(node.output(0));
-    if (op == "Conv") {
-      RETURN_IF_ERROR(ImportConv(node, out));
-    } else if (op == "MaxPool") {
-      RETURN_IF_ERROR(ImportMaxPool(node, out));
-    } else if (op == "Gemm") {
-      RETURN_IF_ERROR(ImportGemm(node, out));
-    } else if (op == "Relu") {
-      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {}));
-      (void)a;
-      out.params = ReluParams{};
-    } else if (op == "Flatten") {
-      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"axis"}));
-      if (a.Int("axis", 1) != 1) return Unsupported(node, "only axis=1 is supported");
-      out.params = FlattenParams{};
-    } else {
-      return Unsupported(node, absl::StrCat("op '", op, "' is not supported (supported: ",
-                                            kSupportedOps, ")"));
+    out.name = node.name().empty() ? output : node.name();
+    for (std::string& in : inputs) {
+      if (!in.empty() && !graph_.IsInitializer(in)) in = Resolve(in);
     }
+    out.inputs = std::move(inputs);
+    out.outputs = {output};
+    out.params = std::move(params);
+    ASSIGN_OR_RETURN(shapes_[output], InferNodeShape(graph_, out, shapes_));
     graph_.nodes.push_back(std::move(out));
     return absl::OkStatus();
   }
 
-  // Reads auto_pad and pads into begin/end pairs for a 2-D window op.
-  absl::Status WindowPads(const onnx::NodeProto& node, const Attributes& a,
-                          std::vector<int64_t>* begin, std::vector<int64_t>* end) {
-    const std::string auto_pad = a.String("auto_pad", "NOTSET");
-    if (auto_pad != "NOTSET" && auto_pad != "VALID") {
-      return Unsupported(node, "auto_pad '" + auto_pad + "' is not supported (NOTSET, VALID)");
+  absl::Status ImportNode(const onnx::NodeProto& node) {
+    if (node.output_size() < 1) return Invalid(node, "has no output");
+    if (!node.domain().empty() && node.domain() != "ai.onnx") {
+      return Unsupported(node, "domain '" + node.domain() + "' is not supported");
     }
-    std::vector<int64_t> pads = a.Ints("pads", {0, 0, 0, 0});
-    if (auto_pad == "VALID") pads = {0, 0, 0, 0};
-    if (pads.size() != 4) return Invalid(node, "pads must have 4 values for a 2-D window");
-    *begin = {pads[0], pads[1]};
-    *end = {pads[2], pads[3]};
+    const std::string& op = node.op_type();
+    if (op == "Constant") return ImportConstant(node);
+    if (op == "Shape" || op == "Gather" || op == "Unsqueeze" || op == "Squeeze" || op == "Cast" ||
+        (op == "Concat" && !node.input().empty() && ints_.count(node.input(0)))) {
+      return FoldShapeOp(node);
+    }
+    for (const std::string& in : node.input()) {
+      if (!in.empty() && !IsActivation(in) && !graph_.IsInitializer(in) && ints_.count(in) == 0) {
+        return Invalid(node, "input '" + in + "' is not produced by any earlier node "
+                             "(a dangling edge, or a cycle)");
+      }
+    }
+    if ((op == "Add" || op == "Sum") && node.input_size() == 2 && !IsActivation(node.input(0)) &&
+        IsActivation(node.input(1))) {
+      onnx::NodeProto swapped = node;  // addition commutes: activation first
+      swapped.set_input(0, node.input(1));
+      swapped.set_input(1, node.input(0));
+      return ImportAdd(swapped);
+    }
+    if (node.input_size() < 1 || !IsActivation(node.input(0))) {
+      return Unsupported(node, "its first input must be an activation computed from the model input");
+    }
+    const std::string x = node.input(0);
+    const std::string y = node.output(0);
+    if (op == "Dropout" || op == "Identity") {
+      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"ratio", "seed", "is_test"}));
+      for (int i = 1; i < node.output_size(); ++i) {
+        if (!node.output(i).empty()) return Unsupported(node, "the mask output is not supported");
+      }
+      aliases_[y] = Resolve(x);
+      return absl::OkStatus();
+    }
+    if (op == "Conv") return ImportConv(node);
+    if (op == "MaxPool" || op == "AveragePool") return ImportPool(node);
+    if (op == "GlobalAveragePool" || op == "GlobalMaxPool") {
+      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {}));
+      PoolParams p;
+      p.global = true;
+      p.kind = op == "GlobalMaxPool" ? PoolParams::Kind::kMax : PoolParams::Kind::kAverage;
+      return Emit(node, {x}, p, y);
+    }
+    if (op == "Relu" || op == "LeakyRelu" || op == "Sigmoid" || op == "Clip") return ImportEltwise(node);
+    if (op == "Gemm") return ImportGemm(node);
+    if (op == "MatMul") {
+      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {}));
+      if (node.input_size() != 2) return Invalid(node, "expects 2 inputs");
+      return Emit(node, {x, node.input(1)}, MatMulParams{}, y);
+    }
+    if (op == "Add" || op == "Sum") return ImportAdd(node);
+    if (op == "Concat") {
+      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"axis"}));
+      if (!a.Has("axis")) return Invalid(node, "attribute 'axis' is required");
+      for (const std::string& in : node.input()) {
+        if (!IsActivation(in)) return Unsupported(node, "constant Concat inputs are not supported");
+      }
+      return Emit(node, {node.input().begin(), node.input().end()}, ConcatParams{a.Int("axis", 1)}, y);
+    }
+    if (op == "Flatten") {
+      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"axis"}));
+      return Emit(node, {x}, FlattenParams{a.Int("axis", 1)}, y);
+    }
+    if (op == "Reshape") return ImportReshape(node);
+    if (op == "Transpose") {
+      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"perm"}));
+      std::vector<int64_t> perm = a.Ints("perm", {});
+      if (perm.empty()) {
+        const int64_t rank = shapes_[Resolve(x)].size();
+        for (int64_t i = rank - 1; i >= 0; --i) perm.push_back(i);
+      }
+      return Emit(node, {x}, TransposeParams{perm}, y);
+    }
+    if (op == "LRN") {
+      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"alpha", "beta", "bias", "size"}));
+      if (!a.Has("size")) return Invalid(node, "attribute 'size' is required");
+      LrnParams p{a.Int("size", 5), a.Float("alpha", 1e-4f), a.Float("beta", 0.75f),
+                  a.Float("bias", 1.0f)};
+      if (p.size <= 0 || p.size % 2 == 0) {
+        return Unsupported(node, absl::StrCat("only odd sizes are supported, got ", p.size));
+      }
+      return Emit(node, {x}, p, y);
+    }
+    if (op == "Softmax") {
+      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"axis"}));
+      SoftmaxParams p;
+      p.coerce_2d = opset_ < 13;
+      p.axis = a.Int("axis", opset_ < 13 ? 1 : -1);
+      return Emit(node, {x}, p, y);
+    }
+    if (op == "BatchNormalization") {
+      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(
+                                         node, {"epsilon", "momentum", "training_mode", "spatial",
+                                                "is_test", "consumed_inputs"}));
+      if (a.Int("training_mode", 0) != 0) return Unsupported(node, "training_mode=1 is not supported");
+      if (a.Int("spatial", 1) != 1) return Unsupported(node, "spatial=0 is not supported");
+      for (int i = 1; i < node.output_size(); ++i) {
+        if (!node.output(i).empty()) return Unsupported(node, "training outputs are not supported");
+      }
+      if (node.input_size() != 5) return Invalid(node, "expects 5 inputs");
+      for (int i = 1; i < 5; ++i) RETURN_IF_ERROR(Initializer(node, i, true).status());
+      return Emit(node, {node.input().begin(), node.input().end()},
+                  BatchNormParams{a.Float("epsilon", 1e-5f)}, y);
+    }
+    if (op == "Pad") return ImportPad(node);
+    return Unsupported(node, absl::StrCat("op '", op, "' is not supported (supported: ",
+                                          kSupportedOps, ")"));
+  }
+
+  absl::Status ImportConstant(const onnx::NodeProto& node) {
+    ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"value"}));
+    const onnx::TensorProto* t = a.TensorAttr("value");
+    if (t == nullptr) return Unsupported(node, "only the 'value' form of Constant is supported");
+    return AddConstant(node.output(0), *t);
+  }
+
+  // Shape arithmetic on constants (the chains PyTorch exports before a
+  // Reshape): evaluated now, with the batch dimension kept symbolic.
+  absl::Status FoldShapeOp(const onnx::NodeProto& node) {
+    const std::string& op = node.op_type();
+    const std::string y = node.output(0);
+    if (op == "Shape") {
+      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"start", "end"}));
+      if (!IsActivation(node.input(0))) return Unsupported(node, "input must be an activation");
+      Shape s = shapes_[Resolve(node.input(0))];
+      s[0] = kBatch;
+      if (a.Has("start") || a.Has("end")) return Unsupported(node, "start/end are not supported");
+      ints_[y] = s;
+      return absl::OkStatus();
+    }
+    if (op == "Gather") {
+      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"axis"}));
+      if (a.Int("axis", 0) != 0) return Unsupported(node, "only axis 0 is supported on shapes");
+      ASSIGN_OR_RETURN(std::vector<int64_t> data, IntInput(node, 0));
+      ASSIGN_OR_RETURN(std::vector<int64_t> indices, IntInput(node, 1));
+      std::vector<int64_t> out;
+      for (int64_t i : indices) {
+        if (i < 0) i += data.size();
+        if (i < 0 || i >= static_cast<int64_t>(data.size())) return Invalid(node, "index out of range");
+        out.push_back(data[i]);
+      }
+      ints_[y] = out;
+      return absl::OkStatus();
+    }
+    if (op == "Unsqueeze" || op == "Squeeze" || op == "Cast") {
+      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"axes", "to"}));
+      ASSIGN_OR_RETURN(ints_[y], IntInput(node, 0));  // a 1-D view of the same values
+      return absl::OkStatus();
+    }
+    // Concat of shape pieces.
+    ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"axis"}));
+    std::vector<int64_t> out;
+    for (int i = 0; i < node.input_size(); ++i) {
+      ASSIGN_OR_RETURN(std::vector<int64_t> part, IntInput(node, i));
+      out.insert(out.end(), part.begin(), part.end());
+    }
+    ints_[y] = out;
     return absl::OkStatus();
   }
 
-  absl::Status ImportConv(const onnx::NodeProto& node, Node& out) {
+  // Reads auto_pad and pads into begin/end pairs for a 2-D window op over `x`.
+  absl::Status WindowPads(const onnx::NodeProto& node, const Attributes& a, const std::string& x,
+                          const std::vector<int64_t>& kernel, const std::vector<int64_t>& strides,
+                          const std::vector<int64_t>& dilations, std::vector<int64_t>* begin,
+                          std::vector<int64_t>* end) {
+    const std::string auto_pad = a.String("auto_pad", "NOTSET");
+    std::vector<int64_t> pads = a.Ints("pads", {0, 0, 0, 0});
+    if (pads.size() != 4) return Unsupported(node, "only 2-D windows are supported (4 pads)");
+    *begin = {pads[0], pads[1]};
+    *end = {pads[2], pads[3]};
+    if (auto_pad == "NOTSET") return absl::OkStatus();
+    *begin = {0, 0};
+    *end = {0, 0};
+    if (auto_pad == "VALID") return absl::OkStatus();
+    if (auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER") {
+      return Invalid(node, "unknown auto_pad '" + auto_pad + "'");
+    }
+    const Shape& in = shapes_[Resolve(x)];
+    if (in.size() != 4) return Invalid(node, "expects a rank-4 NCHW input");
+    for (int i = 0; i < 2; ++i) {
+      const int64_t out = (in[2 + i] + strides[i] - 1) / strides[i];
+      const int64_t total =
+          std::max<int64_t>((out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - in[2 + i], 0);
+      (*begin)[i] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      (*end)[i] = total - (*begin)[i];
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ImportConv(const onnx::NodeProto& node) {
     ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"auto_pad", "dilations", "group",
                                                              "kernel_shape", "pads", "strides"}));
     ASSIGN_OR_RETURN(const Tensor* w, Initializer(node, 1, /*required=*/true));
@@ -243,20 +468,23 @@ class Importer {
     p.strides = a.Ints("strides", {1, 1});
     p.dilations = a.Ints("dilations", {1, 1});
     p.group = a.Int("group", 1);
+    p.has_bias = b != nullptr;
     if (p.kernel.size() != 2 || p.strides.size() != 2 || p.dilations.size() != 2) {
       return Invalid(node, "kernel_shape, strides and dilations must have 2 values");
     }
-    RETURN_IF_ERROR(WindowPads(node, a, &p.pads_begin, &p.pads_end));
-    out.inputs.push_back(node.input(1));
-    if (b != nullptr) out.inputs.push_back(node.input(2));
-    out.params = p;
-    return absl::OkStatus();
+    RETURN_IF_ERROR(WindowPads(node, a, node.input(0), p.kernel, p.strides, p.dilations,
+                               &p.pads_begin, &p.pads_end));
+    std::vector<std::string> inputs = {node.input(0), node.input(1)};
+    if (b != nullptr) inputs.push_back(node.input(2));
+    return Emit(node, inputs, p, node.output(0));
   }
 
-  absl::Status ImportMaxPool(const onnx::NodeProto& node, Node& out) {
-    ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"auto_pad", "ceil_mode", "dilations",
-                                                             "kernel_shape", "pads",
-                                                             "storage_order", "strides"}));
+  absl::Status ImportPool(const onnx::NodeProto& node) {
+    const bool max = node.op_type() == "MaxPool";
+    ASSIGN_OR_RETURN(Attributes a,
+                     Attributes::Create(node, {"auto_pad", "ceil_mode", "dilations", "kernel_shape",
+                                               "pads", "storage_order", "strides",
+                                               "count_include_pad"}));
     if (node.output_size() > 1 && !node.output(1).empty()) {
       return Unsupported(node, "the Indices output is not supported");
     }
@@ -265,21 +493,114 @@ class Importer {
       if (d != 1) return Unsupported(node, "dilations other than 1 are not supported");
     }
     PoolParams p;
+    p.kind = max ? PoolParams::Kind::kMax : PoolParams::Kind::kAverage;
     p.kernel = a.Ints("kernel_shape", {});
     p.strides = a.Ints("strides", {1, 1});
     p.ceil_mode = a.Int("ceil_mode", 0) != 0;
+    p.count_include_pad = a.Int("count_include_pad", 0) != 0;
     if (p.kernel.size() != 2 || p.strides.size() != 2) {
-      return Invalid(node, "kernel_shape and strides must have 2 values");
+      return Unsupported(node, "only 2-D pooling is supported (kernel_shape and strides of 2)");
     }
-    RETURN_IF_ERROR(WindowPads(node, a, &p.pads_begin, &p.pads_end));
-    out.params = p;
+    RETURN_IF_ERROR(WindowPads(node, a, node.input(0), p.kernel, p.strides, {1, 1}, &p.pads_begin,
+                               &p.pads_end));
+    return Emit(node, {node.input(0)}, p, node.output(0));
+  }
+
+  absl::Status ImportEltwise(const onnx::NodeProto& node) {
+    const std::string& op = node.op_type();
+    EltwiseParams p;
+    if (op == "Relu" || op == "Sigmoid") {
+      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {}));
+      p.activation.kind = op == "Relu" ? Activation::Kind::kRelu : Activation::Kind::kSigmoid;
+    } else if (op == "LeakyRelu") {
+      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"alpha"}));
+      p.activation = {Activation::Kind::kLeakyRelu, a.Float("alpha", 0.01f), 0};
+    } else {  // Clip: attributes before opset 11, optional constant inputs after
+      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"min", "max"}));
+      float lo = a.Float("min", std::numeric_limits<float>::lowest());
+      float hi = a.Float("max", std::numeric_limits<float>::max());
+      for (int i = 1; i < 3 && i < node.input_size(); ++i) {
+        if (node.input(i).empty()) continue;
+        ASSIGN_OR_RETURN(const Tensor* t, Initializer(node, i, true));
+        if (t->data.size() != 1) return Invalid(node, "min and max must be scalars");
+        (i == 1 ? lo : hi) = t->data[0];
+      }
+      p.activation = {Activation::Kind::kClip, lo, hi};
+    }
+    return Emit(node, {node.input(0)}, p, node.output(0));
+  }
+
+  absl::Status ImportAdd(const onnx::NodeProto& node) {
+    ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {}));
+    if (node.input_size() == 1) {  // Sum of one input
+      aliases_[node.output(0)] = Resolve(node.input(0));
+      return absl::OkStatus();
+    }
+    // Sum of n inputs: a chain of Adds.
+    std::string acc = node.input(0);
+    for (int i = 1; i < node.input_size(); ++i) {
+      const std::string& rhs = node.input(i);
+      if (!IsActivation(rhs) && !graph_.IsInitializer(rhs)) {
+        return Unsupported(node, "input '" + rhs + "' must be an activation or a float initializer");
+      }
+      const std::string out = i + 1 == node.input_size() ? node.output(0)
+                                                         : absl::StrCat(node.output(0), "/partial", i);
+      RETURN_IF_ERROR(Emit(node, {acc, rhs}, AddParams{}, out));
+      acc = out;
+    }
     return absl::OkStatus();
   }
 
+  absl::Status ImportReshape(const onnx::NodeProto& node) {
+    ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"allowzero", "shape"}));
+    if (a.Int("allowzero", 0) != 0) return Unsupported(node, "allowzero=1 is not supported");
+    std::vector<int64_t> shape;
+    if (a.Has("shape")) {
+      shape = a.Ints("shape", {});  // opset < 5
+    } else {
+      ASSIGN_OR_RETURN(shape, IntInput(node, 1));
+    }
+    for (size_t i = 0; i < shape.size(); ++i) {
+      if (shape[i] == kBatch) {
+        if (i != 0) return Unsupported(node, "the batch size may only stay in dimension 0");
+        shape[i] = 0;  // copy dimension 0: the batch
+      }
+    }
+    return Emit(node, {node.input(0)}, ReshapeParams{shape}, node.output(0));
+  }
+
+  absl::Status ImportPad(const onnx::NodeProto& node) {
+    ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"mode", "pads", "value"}));
+    if (a.String("mode", "constant") != "constant") {
+      return Unsupported(node, "only mode 'constant' is supported");
+    }
+    std::vector<int64_t> pads;
+    float value = a.Float("value", 0.0f);
+    if (a.Has("pads")) {
+      pads = a.Ints("pads", {});
+    } else {
+      ASSIGN_OR_RETURN(pads, IntInput(node, 1));
+      if (node.input_size() > 2 && !node.input(2).empty()) {
+        ASSIGN_OR_RETURN(const Tensor* v, Initializer(node, 2, true));
+        if (v->data.size() != 1) return Invalid(node, "constant_value must be a scalar");
+        value = v->data[0];
+      }
+    }
+    if (value != 0.0f) return Unsupported(node, "only zero padding is supported");
+    if (pads.size() != 8 || pads[0] || pads[1] || pads[4] || pads[5]) {
+      return Unsupported(node, "only padding of H and W of an NCHW tensor is supported");
+    }
+    for (int64_t p : pads) {
+      if (p < 0) return Unsupported(node, "negative pads (cropping) are not supported");
+    }
+    return Emit(node, {node.input(0)}, PadParams{{pads[2], pads[3]}, {pads[6], pads[7]}},
+                node.output(0));
+  }
+
   // Normalises Y = alpha * A * B' + beta * C into W [OC, IC] and bias [OC].
-  absl::Status ImportGemm(const onnx::NodeProto& node, Node& out) {
+  absl::Status ImportGemm(const onnx::NodeProto& node) {
     ASSIGN_OR_RETURN(Attributes a,
-                     Attributes::Create(node, {"alpha", "beta", "transA", "transB"}));
+                     Attributes::Create(node, {"alpha", "beta", "transA", "transB", "broadcast"}));
     if (a.Int("transA", 0) != 0) return Unsupported(node, "transA=1 is not supported");
     ASSIGN_OR_RETURN(const Tensor* b, Initializer(node, 1, /*required=*/true));
     ASSIGN_OR_RETURN(const Tensor* c, Initializer(node, 2, /*required=*/false));
@@ -289,6 +610,7 @@ class Importer {
     const int64_t ic = trans_b ? b->shape[1] : b->shape[0];
     const float alpha = a.Float("alpha", 1.0f);
     const float beta = a.Float("beta", 1.0f);
+    const std::string name = node.name().empty() ? node.output(0) : node.name();
 
     Tensor w{{oc, ic}, std::vector<float>(oc * ic)};
     for (int64_t o = 0; o < oc; ++o) {
@@ -296,25 +618,29 @@ class Importer {
         w.data[o * ic + i] = alpha * (trans_b ? b->data[o * ic + i] : b->data[i * oc + o]);
       }
     }
-    const std::string w_name = out.name + "/weights";
-    graph_.initializers[w_name] = std::move(w);
-    out.inputs.push_back(w_name);
+    GemmParams p;
+    std::vector<std::string> inputs = {node.input(0), name + "/weights"};
     if (c != nullptr) {
-      if (NumElements(c->shape) != oc || c->shape.empty() || c->shape.back() != oc) {
-        return Unsupported(node, absl::StrCat("C must be a bias of ", oc,
+      // C broadcasts over rows: a scalar, [OC] or [1, OC].
+      if (c->data.size() != 1 && (c->shape.empty() || c->shape.back() != oc ||
+                                  NumElements(c->shape) != oc)) {
+        return Unsupported(node, absl::StrCat("C must broadcast as a bias of ", oc,
                                               " values, got shape ", ShapeToString(c->shape)));
       }
-      Tensor bias{{oc}, c->data};
-      for (float& v : bias.data) v *= beta;
-      const std::string b_name = out.name + "/bias";
-      graph_.initializers[b_name] = std::move(bias);
-      out.inputs.push_back(b_name);
+      Tensor bias{{oc}, std::vector<float>(oc)};
+      for (int64_t o = 0; o < oc; ++o) bias.data[o] = beta * c->data[c->data.size() == 1 ? 0 : o];
+      graph_.initializers[name + "/bias"] = std::move(bias);
+      inputs.push_back(name + "/bias");
+      p.has_bias = true;
     }
-    out.params = GemmParams{};
-    return absl::OkStatus();
+    graph_.initializers[name + "/weights"] = std::move(w);
+    return Emit(node, inputs, p, node.output(0));
   }
 
   Graph graph_;
+  int64_t opset_ = 13;
+  std::map<std::string, Shape> shapes_;  // activations, batch 1
+  std::map<std::string, std::vector<int64_t>> ints_;
   absl::flat_hash_map<std::string, std::string> aliases_;
 };
 

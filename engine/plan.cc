@@ -1,7 +1,11 @@
 #include "engine/plan.h"
 
+#include <algorithm>
 #include <cstring>
+#include <limits>
 #include <map>
+#include <numeric>
+#include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -17,26 +21,53 @@ namespace {
 
 memory::dims Dims(const Shape& shape) { return memory::dims(shape.begin(), shape.end()); }
 
-Tag PlainTag(size_t rank) {
-  switch (rank) {
-    case 1: return Tag::a;
-    case 2: return Tag::ab;
-    case 3: return Tag::abc;
-    case 4: return Tag::abcd;
-    default: return Tag::abcde;
-  }
-}
-
 memory::desc PlainDesc(const Shape& shape) {
-  return memory::desc(Dims(shape), Dt::f32, PlainTag(shape.size()));
+  static const Tag kTags[] = {Tag::a, Tag::a, Tag::ab, Tag::abc, Tag::abcd, Tag::abcde, Tag::abcdef};
+  return memory::desc(Dims(shape), Dt::f32, kTags[std::min<size_t>(shape.size(), 6)]);
 }
 
-dnnl::primitive_attr UserScratchpadAttr(Activation activation) {
+// Row-major strides of `shape`, in elements.
+memory::dims PlainStrides(const Shape& shape) {
+  memory::dims strides(shape.size(), 1);
+  for (int i = static_cast<int>(shape.size()) - 2; i >= 0; --i) strides[i] = strides[i + 1] * shape[i + 1];
+  return strides;
+}
+
+// `shape` with leading 1s up to `rank` (numpy broadcasting alignment).
+Shape AlignRank(Shape shape, size_t rank) {
+  shape.insert(shape.begin(), rank - std::min(rank, shape.size()), 1);
+  return shape;
+}
+
+struct EltwiseSpec {
+  dnnl::algorithm algorithm;
+  float alpha;
+  float beta;
+};
+
+EltwiseSpec ToEltwise(const Activation& a) {
+  switch (a.kind) {
+    case Activation::Kind::kLeakyRelu: return {dnnl::algorithm::eltwise_relu, a.alpha, 0.0f};
+    case Activation::Kind::kClip: return {dnnl::algorithm::eltwise_clip, a.alpha, a.beta};
+    case Activation::Kind::kSigmoid: return {dnnl::algorithm::eltwise_logistic, 0.0f, 0.0f};
+    case Activation::Kind::kRelu: break;
+  }
+  return {dnnl::algorithm::eltwise_relu, 0.0f, 0.0f};
+}
+
+dnnl::primitive_attr Attr(const std::vector<PostOp>& post_ops = {}) {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  if (activation == Activation::kRelu) {
+  if (!post_ops.empty()) {
     dnnl::post_ops ops;
-    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    for (const PostOp& op : post_ops) {
+      if (op.is_sum) {
+        ops.append_sum(1.0f);
+      } else {
+        const EltwiseSpec e = ToEltwise(op.activation);
+        ops.append_eltwise(1.0f, e.algorithm, e.alpha, e.beta);
+      }
+    }
     attr.set_post_ops(ops);
   }
   return attr;
@@ -44,21 +75,54 @@ dnnl::primitive_attr UserScratchpadAttr(Activation activation) {
 
 }  // namespace
 
+std::vector<size_t> PlanArena(const std::vector<size_t>& sizes,
+                              const std::vector<std::pair<int, int>>& lifetimes, size_t* arena) {
+  constexpr size_t kAlign = 64;
+  std::vector<size_t> order(sizes.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return sizes[a] > sizes[b]; });
+  std::vector<size_t> offsets(sizes.size(), 0);
+  std::vector<size_t> placed;
+  *arena = 0;
+  for (size_t s : order) {
+    // Blocks already placed whose lifetimes overlap this one, by offset.
+    std::vector<std::pair<size_t, size_t>> busy;
+    for (size_t p : placed) {
+      if (lifetimes[p].first <= lifetimes[s].second && lifetimes[s].first <= lifetimes[p].second) {
+        busy.push_back({offsets[p], offsets[p] + sizes[p]});
+      }
+    }
+    std::sort(busy.begin(), busy.end());
+    size_t offset = 0;
+    for (const auto& [begin, end] : busy) {
+      if (offset + sizes[s] <= begin) break;
+      offset = std::max(offset, (end + kAlign - 1) / kAlign * kAlign);
+    }
+    offsets[s] = offset;
+    *arena = std::max(*arena, offset + sizes[s]);
+    placed.push_back(s);
+  }
+  return offsets;
+}
+
 // Builds one Plan; keeps the state of compilation out of Plan itself.
 class PlanBuilder {
  public:
   PlanBuilder(const Graph& graph, int64_t batch, const dnnl::engine& engine)
-      : graph_(graph), engine_(engine), stream_(engine) {
-    plan_ = std::make_unique<Plan>();
+      : graph_(graph), engine_(engine), stream_(engine), plan_(std::make_unique<Plan>()) {
     plan_->batch_ = batch;
   }
 
   absl::StatusOr<std::unique_ptr<Plan>> Build() {
     ASSIGN_OR_RETURN(shapes_, InferShapes(graph_, plan_->batch_));
+    for (const Node& node : graph_.nodes) {
+      for (const std::string& in : node.inputs) ++uses_[in];
+    }
+    for (const ValueInfo& out : graph_.outputs) ++uses_[out.name];
     const ValueInfo& input = graph_.inputs.at(0);
-    plan_->input_shape_ = shapes_[input.name];
-    values_[input.name] = {NewActivation(PlainDesc(plan_->input_shape_)),
-                           PlainDesc(plan_->input_shape_)};
+    const memory::desc input_md = PlainDesc(shapes_[input.name]);
+    values_[input.name] = {NewSlot(input_md), input_md};
+    pinned_.insert(0);
     for (const Node& node : graph_.nodes) {
       try {
         RETURN_IF_ERROR(AddNode(node));
@@ -66,6 +130,7 @@ class PlanBuilder {
         return absl::InternalError(absl::StrCat("oneDNN could not build node '", node.name,
                                                 "' (", OpName(node.params), "): ", e.what()));
       }
+      for (const std::string& in : node.inputs) --uses_[in];
     }
     for (const ValueInfo& out : graph_.outputs) {
       const Shape& shape = shapes_[out.name];
@@ -73,6 +138,7 @@ class PlanBuilder {
       plan_->outputs_.push_back({plain.slot, shape});
     }
     stream_.wait();
+    PlanMemory();
     return std::move(plan_);
   }
 
@@ -84,10 +150,12 @@ class PlanBuilder {
 
   static SlotRef Act(const Value& v) { return {false, v.slot, v.md}; }
 
-  int NewActivation(const memory::desc& md) {
-    plan_->activations_.push_back(md);
-    return static_cast<int>(plan_->activations_.size()) - 1;
+  int NewSlot(const memory::desc& md) {
+    plan_->slots_.push_back(md);
+    return static_cast<int>(plan_->slots_.size()) - 1;
   }
+
+  Value NewValue(const memory::desc& md) { return {NewSlot(md), md}; }
 
   void AddStep(dnnl::primitive prim, const memory::desc& scratchpad,
                std::vector<std::pair<int, SlotRef>> args, const std::string& label) {
@@ -101,16 +169,18 @@ class PlanBuilder {
   // Returns `v` in layout `md`, adding a reorder step when it is in another.
   Value Ensure(const Value& v, const memory::desc& md, const std::string& label) {
     if (v.md == md) return v;
-    dnnl::primitive_attr attr = UserScratchpadAttr(Activation::kNone);
-    dnnl::reorder::primitive_desc pd(engine_, v.md, engine_, md, attr);
-    Value out{NewActivation(md), md};
-    AddStep(dnnl::reorder(pd), pd.scratchpad_desc(),
-            {{DNNL_ARG_FROM, Act(v)}, {DNNL_ARG_TO, Act(out)}},
+    return Copy(v, md, label);
+  }
+
+  Value Copy(const Value& v, const memory::desc& md, const std::string& label) {
+    dnnl::reorder::primitive_desc pd(engine_, v.md, engine_, md, Attr());
+    Value out = NewValue(md);
+    AddStep(dnnl::reorder(pd), pd.scratchpad_desc(), {{DNNL_ARG_FROM, Act(v)}, {DNNL_ARG_TO, Act(out)}},
             label + "/reorder");
     return out;
   }
 
-  // Copies a weight tensor into plan-owned memory of layout `md`, reordering once.
+  // Copies a constant into plan-owned memory of layout `md`, reordering once.
   SlotRef AddConstant(const Tensor& t, const memory::desc& user_md, const memory::desc& md) {
     memory user(user_md, engine_);
     std::memcpy(user.get_data_handle(), t.data.data(), t.data.size() * sizeof(float));
@@ -123,113 +193,252 @@ class PlanBuilder {
     return {true, static_cast<int>(plan_->constants_.size()) - 1, md};
   }
 
-  const Tensor& Init(const Node& node, size_t i) const { return graph_.initializers.at(node.inputs[i]); }
+  const Tensor& Init(const Node& node, size_t i) const { return *graph_.FindInitializer(node.inputs[i]); }
+
+  // An operand of an elementwise op as a SlotRef: activation or plain constant.
+  SlotRef Operand(const std::string& name, size_t rank, const std::string& label) {
+    if (const Tensor* t = graph_.FindInitializer(name)) {
+      const memory::desc md = PlainDesc(AlignRank(t->shape, rank));
+      return AddConstant(*t, md, md);
+    }
+    const Value v = values_.at(name);
+    const Shape& shape = shapes_.at(name);
+    const Value plain = Ensure(v, PlainDesc(shape), label);
+    return {false, plain.slot, PlainDesc(AlignRank(shape, rank))};
+  }
 
   absl::Status AddNode(const Node& node) {
-    const Value in = values_.at(node.inputs[0]);
-    const Shape& in_shape = shapes_.at(node.inputs[0]);
     const Shape& out_shape = shapes_.at(node.outputs[0]);
+    const std::string& label = node.name;
     Value out;
     if (const auto* p = std::get_if<ConvParams>(&node.params)) {
-      out = AddConv(node, *p, in, out_shape);
+      out = AddConv(node, *p, out_shape);
     } else if (const auto* p = std::get_if<PoolParams>(&node.params)) {
-      out = AddPool(node, *p, in, in_shape, out_shape);
-    } else if (std::holds_alternative<GemmParams>(node.params)) {
-      out = AddGemm(node, std::get<GemmParams>(node.params), in, out_shape);
-    } else if (std::holds_alternative<FlattenParams>(node.params)) {
-      // A view of the plain layout: no copy once the input is row-major.
-      Value plain = Ensure(in, PlainDesc(in_shape), node.name);
+      out = AddPool(node, *p, out_shape);
+    } else if (const auto* p = std::get_if<GemmParams>(&node.params)) {
+      out = AddGemm(node, *p, out_shape);
+    } else if (std::holds_alternative<MatMulParams>(node.params)) {
+      const size_t rank = out_shape.size();
+      SlotRef a = Operand(node.inputs[0], rank, label);
+      SlotRef b = Operand(node.inputs[1], rank, label);
+      out = NewValue(PlainDesc(out_shape));
+      dnnl::matmul::desc d(a.md, b.md, out.md);
+      dnnl::matmul::primitive_desc pd(d, Attr(), engine_);
+      AddStep(dnnl::matmul(pd), pd.scratchpad_desc(),
+              {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, Act(out)}}, label);
+    } else if (std::holds_alternative<FlattenParams>(node.params) ||
+               std::holds_alternative<ReshapeParams>(node.params)) {
+      // A view of the row-major layout: no copy once the input is plain.
+      Value plain = Ensure(values_.at(node.inputs[0]), PlainDesc(shapes_.at(node.inputs[0])), label);
       out = {plain.slot, PlainDesc(out_shape)};
-    } else if (std::holds_alternative<ReluParams>(node.params)) {
-      dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference,
-                                    dnnl::algorithm::eltwise_relu, in.md, 0.0f, 0.0f);
-      dnnl::eltwise_forward::primitive_desc pd(d, UserScratchpadAttr(Activation::kNone), engine_);
-      out = {NewActivation(pd.dst_desc()), pd.dst_desc()};
+      aliased_.insert(plain.slot);
+    } else if (const auto* p = std::get_if<TransposeParams>(&node.params)) {
+      const Shape& in_shape = shapes_.at(node.inputs[0]);
+      Value plain = Ensure(values_.at(node.inputs[0]), PlainDesc(in_shape), label);
+      const memory::dims in_strides = PlainStrides(in_shape);
+      memory::dims strides;
+      for (int64_t axis : p->perm) strides.push_back(in_strides[axis]);
+      out = Copy({plain.slot, memory::desc(Dims(out_shape), Dt::f32, strides)}, PlainDesc(out_shape),
+                 label);
+    } else if (const auto* p = std::get_if<EltwiseParams>(&node.params)) {
+      const Value in = values_.at(node.inputs[0]);
+      const EltwiseSpec e = ToEltwise(p->activation);
+      dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, e.algorithm, in.md, e.alpha,
+                                    e.beta);
+      dnnl::eltwise_forward::primitive_desc pd(d, Attr(), engine_);
+      out = NewValue(pd.dst_desc());
       AddStep(dnnl::eltwise_forward(pd), pd.scratchpad_desc(),
-              {{DNNL_ARG_SRC, Act(in)}, {DNNL_ARG_DST, Act(out)}}, node.name);
+              {{DNNL_ARG_SRC, Act(in)}, {DNNL_ARG_DST, Act(out)}}, label);
+    } else if (std::holds_alternative<AddParams>(node.params)) {
+      out = AddAdd(node, out_shape);
+    } else if (const auto* p = std::get_if<ConcatParams>(&node.params)) {
+      std::vector<memory::desc> srcs;
+      std::vector<std::pair<int, SlotRef>> args;
+      for (size_t i = 0; i < node.inputs.size(); ++i) {
+        const Value v = values_.at(node.inputs[i]);
+        srcs.push_back(v.md);
+        args.push_back({DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i), Act(v)});
+      }
+      const int axis = static_cast<int>(p->axis < 0 ? p->axis + out_shape.size() : p->axis);
+      dnnl::concat::primitive_desc pd(axis, srcs, engine_, Attr());
+      out = NewValue(pd.dst_desc());
+      args.push_back({DNNL_ARG_DST, Act(out)});
+      AddStep(dnnl::concat(pd), pd.scratchpad_desc(), std::move(args), label);
+    } else if (const auto* p = std::get_if<LrnParams>(&node.params)) {
+      const Value in = values_.at(node.inputs[0]);
+      dnnl::lrn_forward::desc d(dnnl::prop_kind::forward_inference,
+                                dnnl::algorithm::lrn_across_channels, in.md, p->size, p->alpha,
+                                p->beta, p->bias);
+      dnnl::lrn_forward::primitive_desc pd(d, Attr(), engine_);
+      out = NewValue(pd.dst_desc());
+      AddStep(dnnl::lrn_forward(pd), pd.scratchpad_desc(),
+              {{DNNL_ARG_SRC, Act(in)}, {DNNL_ARG_DST, Act(out)}}, label);
+    } else if (const auto* p = std::get_if<SoftmaxParams>(&node.params)) {
+      const Shape& in_shape = shapes_.at(node.inputs[0]);
+      Value plain = Ensure(values_.at(node.inputs[0]), PlainDesc(in_shape), label);
+      int axis = static_cast<int>(p->axis < 0 ? p->axis + in_shape.size() : p->axis);
+      memory::desc md = plain.md;
+      if (p->coerce_2d) {
+        const int64_t outer = NumElements(Shape(in_shape.begin(), in_shape.begin() + axis));
+        md = PlainDesc({outer, NumElements(in_shape) / std::max<int64_t>(outer, 1)});
+        axis = 1;
+      }
+      dnnl::softmax_forward::desc d(dnnl::prop_kind::forward_inference, md, axis);
+      dnnl::softmax_forward::primitive_desc pd(d, Attr(), engine_);
+      out = NewValue(PlainDesc(out_shape));
+      AddStep(dnnl::softmax_forward(pd), pd.scratchpad_desc(),
+              {{DNNL_ARG_SRC, {false, plain.slot, md}}, {DNNL_ARG_DST, {false, out.slot, md}}}, label);
     } else {
-      return absl::UnimplementedError("no oneDNN lowering for op " + OpName(node.params));
+      return absl::UnimplementedError(absl::StrCat("node '", node.name, "': no oneDNN lowering for ",
+                                                   OpName(node.params)));
     }
     values_[node.outputs[0]] = out;
     return absl::OkStatus();
   }
 
-  Value AddConv(const Node& node, const ConvParams& p, const Value& in, const Shape& out_shape) {
+  Value AddConv(const Node& node, const ConvParams& p, const Shape& out_shape) {
+    const Value in = values_.at(node.inputs[0]);
     const Tensor& w = Init(node, 1);
-    const bool has_bias = node.inputs.size() > 2;
     memory::dims w_dims = Dims(w.shape);
     Tag w_tag = Tag::oihw;
     if (p.group > 1) {
       w_dims = {p.group, w.shape[0] / p.group, w.shape[1], w.shape[2], w.shape[3]};
       w_tag = Tag::goihw;
     }
-    const memory::dims in_dims = in.md.dims();
-    memory::desc src_any(in_dims, Dt::f32, Tag::any);
+    memory::desc src_any(in.md.dims(), Dt::f32, Tag::any);
     memory::desc w_any(w_dims, Dt::f32, Tag::any);
     memory::desc b_md({w.shape[0]}, Dt::f32, Tag::a);
     memory::desc dst_any(Dims(out_shape), Dt::f32, Tag::any);
     const memory::dims dilations = {p.dilations[0] - 1, p.dilations[1] - 1};
-    auto d = has_bias
-                 ? dnnl::convolution_forward::desc(
-                       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                       src_any, w_any, b_md, dst_any, Dims(p.strides), dilations,
-                       Dims(p.pads_begin), Dims(p.pads_end))
-                 : dnnl::convolution_forward::desc(
-                       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                       src_any, w_any, dst_any, Dims(p.strides), dilations,
-                       Dims(p.pads_begin), Dims(p.pads_end));
-    dnnl::convolution_forward::primitive_desc pd(d, UserScratchpadAttr(p.activation), engine_);
+    const auto prop = dnnl::prop_kind::forward_inference;
+    const auto alg = dnnl::algorithm::convolution_direct;
+    auto d = p.has_bias
+                 ? dnnl::convolution_forward::desc(prop, alg, src_any, w_any, b_md, dst_any,
+                                                   Dims(p.strides), dilations, Dims(p.pads_begin),
+                                                   Dims(p.pads_end))
+                 : dnnl::convolution_forward::desc(prop, alg, src_any, w_any, dst_any,
+                                                   Dims(p.strides), dilations, Dims(p.pads_begin),
+                                                   Dims(p.pads_end));
+    dnnl::convolution_forward::primitive_desc pd(d, Attr(p.post_ops), engine_);
 
-    Value src = Ensure(in, pd.src_desc(), node.name);
+    const Value src = Ensure(in, pd.src_desc(), node.name);
     std::vector<std::pair<int, SlotRef>> args = {
         {DNNL_ARG_SRC, Act(src)},
         {DNNL_ARG_WEIGHTS, AddConstant(w, memory::desc(w_dims, Dt::f32, w_tag), pd.weights_desc())}};
-    if (has_bias) args.push_back({DNNL_ARG_BIAS, AddConstant(Init(node, 2), b_md, b_md)});
-    Value out{NewActivation(pd.dst_desc()), pd.dst_desc()};
+    if (p.has_bias) args.push_back({DNNL_ARG_BIAS, AddConstant(Init(node, 2), b_md, b_md)});
+    Value out;
+    const bool has_sum = std::any_of(p.post_ops.begin(), p.post_ops.end(),
+                                     [](const PostOp& op) { return op.is_sum; });
+    if (has_sum) {
+      // The sum post-op adds into dst: dst starts as the residual. Reuse the
+      // residual's memory when nothing else reads it, else copy it.
+      const std::string& name = node.inputs.back();
+      const Value residual = values_.at(name);
+      const bool reusable = residual.md == pd.dst_desc() && uses_[name] == 1 &&
+                            aliased_.count(residual.slot) == 0 && pinned_.count(residual.slot) == 0;
+      out = reusable ? residual : Copy(residual, pd.dst_desc(), node.name + "/residual");
+    } else {
+      out = NewValue(pd.dst_desc());
+    }
     args.push_back({DNNL_ARG_DST, Act(out)});
     AddStep(dnnl::convolution_forward(pd), pd.scratchpad_desc(), std::move(args), node.name);
     return out;
   }
 
-  Value AddPool(const Node& node, const PoolParams& p, const Value& in, const Shape& in_shape,
-                const Shape& out_shape) {
-    // oneDNN wants the right padding that yields out_shape (covers ceil_mode).
-    memory::dims pads_end(2);
-    for (int i = 0; i < 2; ++i) {
-      pads_end[i] = (out_shape[2 + i] - 1) * p.strides[i] + p.kernel[i] - in_shape[2 + i] -
-                    p.pads_begin[i];
+  Value AddPool(const Node& node, const PoolParams& p, const Shape& out_shape) {
+    const Value in = values_.at(node.inputs[0]);
+    const Shape& in_shape = shapes_.at(node.inputs[0]);
+    memory::dims kernel, strides, pads_begin, pads_end;
+    if (p.global) {
+      kernel = {in_shape[2], in_shape[3]};
+      strides = {1, 1};
+      pads_begin = pads_end = {0, 0};
+    } else {
+      kernel = Dims(p.kernel);
+      strides = Dims(p.strides);
+      pads_begin = Dims(p.pads_begin);
+      // The right padding that yields out_shape (covers ceil_mode).
+      pads_end.resize(2);
+      for (int i = 0; i < 2; ++i) {
+        pads_end[i] = (out_shape[2 + i] - 1) * p.strides[i] + p.kernel[i] - in_shape[2 + i] -
+                      p.pads_begin[i];
+      }
     }
+    const dnnl::algorithm alg = p.kind == PoolParams::Kind::kMax ? dnnl::algorithm::pooling_max
+                                : p.count_include_pad ? dnnl::algorithm::pooling_avg_include_padding
+                                                      : dnnl::algorithm::pooling_avg_exclude_padding;
     memory::desc dst_any(Dims(out_shape), Dt::f32, Tag::any);
-    dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference,
-                                  dnnl::algorithm::pooling_max, in.md, dst_any, Dims(p.strides),
-                                  Dims(p.kernel), Dims(p.pads_begin), pads_end);
-    dnnl::pooling_forward::primitive_desc pd(d, UserScratchpadAttr(Activation::kNone), engine_);
-    Value out{NewActivation(pd.dst_desc()), pd.dst_desc()};
+    dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, alg, in.md, dst_any, strides,
+                                  kernel, pads_begin, pads_end);
+    dnnl::pooling_forward::primitive_desc pd(d, Attr(), engine_);
+    Value out = NewValue(pd.dst_desc());
     AddStep(dnnl::pooling_forward(pd), pd.scratchpad_desc(),
             {{DNNL_ARG_SRC, Act(in)}, {DNNL_ARG_DST, Act(out)}}, node.name);
     return out;
   }
 
-  Value AddGemm(const Node& node, const GemmParams& p, const Value& in, const Shape& out_shape) {
+  Value AddGemm(const Node& node, const GemmParams& p, const Shape& out_shape) {
+    const Value in = values_.at(node.inputs[0]);
     const Tensor& w = Init(node, 1);
-    const bool has_bias = node.inputs.size() > 2;
     memory::desc w_any(Dims(w.shape), Dt::f32, Tag::any);
     memory::desc b_md({w.shape[0]}, Dt::f32, Tag::a);
     memory::desc dst_any(Dims(out_shape), Dt::f32, Tag::any);
-    auto d = has_bias ? dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference,
-                                                          in.md, w_any, b_md, dst_any)
-                      : dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference,
-                                                          in.md, w_any, dst_any);
-    dnnl::inner_product_forward::primitive_desc pd(d, UserScratchpadAttr(p.activation), engine_);
-    Value src = Ensure(in, pd.src_desc(), node.name);
+    const auto prop = dnnl::prop_kind::forward_inference;
+    auto d = p.has_bias ? dnnl::inner_product_forward::desc(prop, in.md, w_any, b_md, dst_any)
+                        : dnnl::inner_product_forward::desc(prop, in.md, w_any, dst_any);
+    dnnl::inner_product_forward::primitive_desc pd(d, Attr(p.post_ops), engine_);
+    const Value src = Ensure(in, pd.src_desc(), node.name);
     std::vector<std::pair<int, SlotRef>> args = {
         {DNNL_ARG_SRC, Act(src)},
         {DNNL_ARG_WEIGHTS, AddConstant(w, PlainDesc(w.shape), pd.weights_desc())}};
-    if (has_bias) args.push_back({DNNL_ARG_BIAS, AddConstant(Init(node, 2), b_md, b_md)});
-    Value out{NewActivation(pd.dst_desc()), pd.dst_desc()};
+    if (p.has_bias) args.push_back({DNNL_ARG_BIAS, AddConstant(Init(node, 2), b_md, b_md)});
+    Value out = NewValue(pd.dst_desc());
     args.push_back({DNNL_ARG_DST, Act(out)});
     AddStep(dnnl::inner_product_forward(pd), pd.scratchpad_desc(), std::move(args), node.name);
     return out;
+  }
+
+  Value AddAdd(const Node& node, const Shape& out_shape) {
+    // src0 is an activation with the output's shape; src1 may broadcast.
+    std::string a = node.inputs[0], b = node.inputs[1];
+    if (graph_.IsInitializer(a) || shapes_.at(a) != out_shape) std::swap(a, b);
+    const Value va = values_.at(a);
+    SlotRef src1;
+    if (!graph_.IsInitializer(b) && shapes_.at(b) == out_shape) {
+      src1 = Act(Ensure(values_.at(b), va.md, node.name));
+    } else {
+      src1 = Operand(b, out_shape.size(), node.name);
+    }
+    dnnl::binary::desc d(dnnl::algorithm::binary_add, va.md, src1.md, va.md);
+    dnnl::binary::primitive_desc pd(d, Attr(), engine_);
+    Value out = NewValue(pd.dst_desc());
+    AddStep(dnnl::binary(pd), pd.scratchpad_desc(),
+            {{DNNL_ARG_SRC_0, Act(va)}, {DNNL_ARG_SRC_1, src1}, {DNNL_ARG_DST, Act(out)}}, node.name);
+    return out;
+  }
+
+  // Lifetimes from the steps that touch each slot, then arena offsets.
+  void PlanMemory() {
+    const int n = static_cast<int>(plan_->slots_.size());
+    std::vector<std::pair<int, int>> life(n, {std::numeric_limits<int>::max(), -1});
+    for (int i = 0; i < static_cast<int>(plan_->steps_.size()); ++i) {
+      for (const auto& [arg, ref] : plan_->steps_[i].args) {
+        if (ref.constant || arg == DNNL_ARG_SCRATCHPAD) continue;
+        life[ref.index].first = std::min(life[ref.index].first, i);
+        life[ref.index].second = std::max(life[ref.index].second, i);
+      }
+    }
+    life[0].first = -1;  // the input is copied in before the first step
+    const int end = static_cast<int>(plan_->steps_.size());
+    for (const PlanOutput& out : plan_->outputs_) life[out.slot].second = end;
+    std::vector<size_t> sizes(n);
+    for (int s = 0; s < n; ++s) {
+      sizes[s] = plan_->slots_[s].get_size();
+      plan_->unplanned_bytes_ += sizes[s];
+      life[s].second = std::max(life[s].second, 0);
+      life[s].first = std::min(life[s].first, life[s].second);
+    }
+    plan_->slot_offsets_ = PlanArena(sizes, life, &plan_->arena_bytes_);
   }
 
   const Graph& graph_;
@@ -238,6 +447,9 @@ class PlanBuilder {
   std::unique_ptr<Plan> plan_;
   std::map<std::string, Shape> shapes_;
   std::map<std::string, Value> values_;
+  std::map<std::string, int> uses_;  // remaining readers of each value
+  std::set<int> aliased_;            // slots viewed under more than one value
+  std::set<int> pinned_;             // slots that must not be written in place
 };
 
 absl::StatusOr<std::unique_ptr<Plan>> Plan::Compile(const Graph& graph, int64_t batch,

@@ -1,15 +1,17 @@
 // A Plan is a Graph compiled for one batch size: oneDNN primitives in order,
-// the memory descriptors of every activation, and the weights already
-// reordered into the layouts the primitives chose. Internal to engine/: it is
-// the only header that includes oneDNN, and only engine/*.cc include it.
+// the layout of every activation, the weights already reordered into the
+// layouts the primitives chose, and a memory plan that places activations
+// in one arena, reusing space once a value is dead. Internal to engine/: the
+// only header that includes oneDNN, and only engine/*.cc include it.
 //
 // A Plan is immutable once compiled and shared by every ExecutionContext;
 // primitives use scratchpad_mode::user, so they run from any thread with that
-// thread's own scratchpad and activation memory.
+// thread's own arena and scratchpad.
 #ifndef CNNSERVE_ENGINE_PLAN_H_
 #define CNNSERVE_ENGINE_PLAN_H_
 
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -19,8 +21,8 @@
 
 namespace cnnserve::engine {
 
-// Where a primitive argument lives: in the context's activations, or in the
-// plan's constants (weights and biases).
+// Where a primitive argument lives: an activation slot in the arena, or one
+// of the plan's constants (weights and biases).
 struct SlotRef {
   bool constant = false;
   int index = 0;
@@ -46,23 +48,35 @@ class Plan {
 
   int64_t batch() const { return batch_; }
   int input_slot() const { return 0; }
-  const Shape& input_shape() const { return input_shape_; }
-  const std::vector<dnnl::memory::desc>& activations() const { return activations_; }
-  const std::vector<dnnl::memory>& constants() const { return constants_; }
   const std::vector<PlanStep>& steps() const { return steps_; }
   const std::vector<PlanOutput>& outputs() const { return outputs_; }
+  const std::vector<dnnl::memory>& constants() const { return constants_; }
   size_t max_scratchpad_bytes() const { return max_scratchpad_bytes_; }
+  // Byte offset of each activation slot in the arena, and the arena's size:
+  // the peak of live activations, after reuse.
+  size_t slot_offset(int slot) const { return slot_offsets_[slot]; }
+  size_t arena_bytes() const { return arena_bytes_; }
+  // What the activations would take with no reuse, for comparison.
+  size_t unplanned_activation_bytes() const { return unplanned_bytes_; }
 
  private:
   friend class PlanBuilder;
   int64_t batch_ = 0;
-  Shape input_shape_;
-  std::vector<dnnl::memory::desc> activations_;
+  std::vector<dnnl::memory::desc> slots_;  // the layout that sizes each slot
   std::vector<dnnl::memory> constants_;
   std::vector<PlanStep> steps_;
   std::vector<PlanOutput> outputs_;
+  std::vector<size_t> slot_offsets_;
+  size_t arena_bytes_ = 0;
+  size_t unplanned_bytes_ = 0;
   size_t max_scratchpad_bytes_ = 0;
 };
+
+// Places intervals [first, last] of `sizes` bytes in one arena so that no
+// two live at once overlap; returns the offsets and sets *arena to the total.
+// Greedy by size, lowest offset first; offsets are 64-byte aligned.
+std::vector<size_t> PlanArena(const std::vector<size_t>& sizes,
+                              const std::vector<std::pair<int, int>>& lifetimes, size_t* arena);
 
 }  // namespace cnnserve::engine
 

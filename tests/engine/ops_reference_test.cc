@@ -18,7 +18,7 @@ std::vector<float> Random(int64_t n, std::mt19937& rng) {
   return v;
 }
 
-Tensor Conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p) {
+Tensor Conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p, bool relu) {
   const int64_t n = x.shape[0], c = x.shape[1], h = x.shape[2], wd = x.shape[3];
   const int64_t oc = w.shape[0], icg = w.shape[1], kh = w.shape[2], kw = w.shape[3];
   const int64_t oh = (h + p.pads_begin[0] + p.pads_end[0] - ((kh - 1) * p.dilations[0] + 1)) / p.strides[0] + 1;
@@ -41,7 +41,7 @@ Tensor Conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams&
                        w.data[((o * icg + i) * kh + ky) * kw + kx];
               }
           y.data[((in * oc + o) * oh + yy) * ow + xx] =
-              p.activation == Activation::kRelu ? std::max(acc, 0.0f) : acc;
+              relu ? std::max(acc, 0.0f) : acc;
         }
   return y;
 }
@@ -100,6 +100,7 @@ TEST_P(OpsReferenceTest, ConvReluMaxPoolFlattenGemmMatchNaiveLoops) {
   conv.pads_begin = k.pads_begin;
   conv.pads_end = k.pads_end;
   conv.group = k.group;
+  conv.has_bias = true;
   PoolParams pool;
   pool.kernel = {2, 2};
   pool.strides = {2, 2};
@@ -112,7 +113,7 @@ TEST_P(OpsReferenceTest, ConvReluMaxPoolFlattenGemmMatchNaiveLoops) {
   g.initializers["cw"] = {{oc, c / k.group, 3, 3}, Random(oc * (c / k.group) * 9, rng)};
   g.initializers["cb"] = {{oc}, Random(oc, rng)};
   g.nodes.push_back({"conv", {"x", "cw", "cb"}, {"c"}, conv});
-  g.nodes.push_back({"relu", {"c"}, {"r"}, ReluParams{}});
+  g.nodes.push_back({"relu", {"c"}, {"r"}, EltwiseParams{}});
   g.nodes.push_back({"pool", {"r"}, {"p"}, pool});
   g.nodes.push_back({"flatten", {"p"}, {"f"}, FlattenParams{}});
   auto shapes = InferShapes(g, n);
@@ -121,13 +122,11 @@ TEST_P(OpsReferenceTest, ConvReluMaxPoolFlattenGemmMatchNaiveLoops) {
   const int64_t features = NumElements(pooled) / n;
   g.initializers["gw"] = {{classes, features}, Random(classes * features, rng)};
   g.initializers["gb"] = {{classes}, Random(classes, rng)};
-  g.nodes.push_back({"gemm", {"f", "gw", "gb"}, {"y"}, GemmParams{}});
+  g.nodes.push_back({"gemm", {"f", "gw", "gb"}, {"y"}, GemmParams{true, {}}});
   g.outputs.push_back({"y", {-1, classes}});
 
   Tensor x{{n, c, h, w}, Random(n * c * h * w, rng)};
-  ConvParams ref_conv = conv;
-  ref_conv.activation = Activation::kRelu;
-  Tensor expected = Gemm(MaxPool(Conv(x, g.initializers["cw"], g.initializers["cb"], ref_conv),
+  Tensor expected = Gemm(MaxPool(Conv(x, g.initializers["cw"], g.initializers["cb"], conv, true),
                                  {pooled[2], pooled[3]}, pool),
                          g.initializers["gw"], g.initializers["gb"]);
 
