@@ -338,7 +338,7 @@ absl::Status ValidateGraph(const Graph& graph) {
         "a model needs exactly one activation input, this one has ", graph.inputs.size()));
   }
   if (graph.outputs.empty()) return absl::InvalidArgumentError("the model has no outputs");
-  return InferShapes(graph, 1).status();
+  return InferShapes(graph, graph.nominal_batch).status();
 }
 
 }  // namespace cnnserve::engine

@@ -139,6 +139,10 @@ struct ValueInfo {
 };
 
 struct Graph {
+  // The batch size the graph was checked with: the source's own when it
+  // fixes one, else 1. A graph that reshapes the batch away (a fixed-size
+  // Reshape) runs at this batch size only.
+  int64_t nominal_batch = 1;
   std::vector<ValueInfo> inputs;
   std::vector<ValueInfo> outputs;
   std::vector<Node> nodes;  // in topological order
@@ -158,7 +162,7 @@ absl::StatusOr<Shape> InferNodeShape(const Graph& graph, const Node& node,
 // before it is produced (dangling edges, cycles).
 absl::StatusOr<std::map<std::string, Shape>> InferShapes(const Graph& graph, int64_t batch);
 
-// Checks structure and shapes once (batch 1); importers and Model call it.
+// Checks structure and shapes once, at nominal_batch; importers and Model call it.
 absl::Status ValidateGraph(const Graph& graph);
 
 }  // namespace cnnserve::engine

@@ -200,6 +200,7 @@ class Importer {
         const auto& dim = type.shape().dim(i);
         if (i == 0) {
           info.shape.push_back(-1);  // the batch, whatever the file says
+          if (dim.has_dim_value() && dim.dim_value() > 0) graph_.nominal_batch = dim.dim_value();
         } else if (dim.has_dim_value() && dim.dim_value() > 0) {
           info.shape.push_back(dim.dim_value());
         } else {
@@ -211,9 +212,9 @@ class Importer {
       if (info.shape.size() < 2) {
         return absl::InvalidArgumentError("input '" + v.name() + "' needs a rank of at least 2");
       }
-      Shape one = info.shape;
-      one[0] = 1;
-      shapes_[info.name] = one;
+      Shape nominal = info.shape;
+      nominal[0] = graph_.nominal_batch;
+      shapes_[info.name] = nominal;
       graph_.inputs.push_back(std::move(info));
     }
     return absl::OkStatus();
@@ -272,6 +273,9 @@ class Importer {
     }
     const std::string& op = node.op_type();
     if (op == "Constant") return ImportConstant(node);
+    if (op == "Transpose" && node.input_size() == 1 && graph_.IsInitializer(node.input(0))) {
+      return FoldTranspose(node);
+    }
     if (op == "Shape" || op == "Gather" || op == "Unsqueeze" || op == "Squeeze" || op == "Cast" ||
         (op == "Concat" && !node.input().empty() && ints_.count(node.input(0)))) {
       return FoldShapeOp(node);
@@ -382,6 +386,36 @@ class Importer {
     const onnx::TensorProto* t = a.TensorAttr("value");
     if (t == nullptr) return Unsupported(node, "only the 'value' form of Constant is supported");
     return AddConstant(node.output(0), *t);
+  }
+
+  // Transpose of a weight (PyTorch exports Linear as Transpose + MatMul at
+  // some opsets): done once here.
+  absl::Status FoldTranspose(const onnx::NodeProto& node) {
+    ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"perm"}));
+    const Tensor& in = *graph_.FindInitializer(node.input(0));
+    const size_t rank = in.shape.size();
+    std::vector<int64_t> perm = a.Ints("perm", {});
+    if (perm.empty()) {
+      for (size_t i = 0; i < rank; ++i) perm.push_back(rank - 1 - i);
+    }
+    if (perm.size() != rank) return Invalid(node, "perm does not match the rank");
+    Shape out_shape;
+    for (int64_t p : perm) {
+      if (p < 0 || p >= static_cast<int64_t>(rank)) return Invalid(node, "perm out of range");
+      out_shape.push_back(in.shape[p]);
+    }
+    std::vector<int64_t> in_strides(rank, 1);
+    for (int i = static_cast<int>(rank) - 2; i >= 0; --i) in_strides[i] = in_strides[i + 1] * in.shape[i + 1];
+    Tensor out{out_shape, std::vector<float>(in.data.size())};
+    std::vector<int64_t> index(rank, 0);
+    for (size_t flat = 0; flat < out.data.size(); ++flat) {
+      int64_t src = 0;
+      for (size_t d = 0; d < rank; ++d) src += index[d] * in_strides[perm[d]];
+      out.data[flat] = in.data[src];
+      for (int d = static_cast<int>(rank) - 1; d >= 0 && ++index[d] == out_shape[d]; --d) index[d] = 0;
+    }
+    graph_.initializers[node.output(0)] = std::move(out);
+    return absl::OkStatus();
   }
 
   // Shape arithmetic on constants (the chains PyTorch exports before a
@@ -601,7 +635,12 @@ class Importer {
   absl::Status ImportGemm(const onnx::NodeProto& node) {
     ASSIGN_OR_RETURN(Attributes a,
                      Attributes::Create(node, {"alpha", "beta", "transA", "transB", "broadcast"}));
-    if (a.Int("transA", 0) != 0) return Unsupported(node, "transA=1 is not supported");
+    std::string x = node.input(0);
+    const std::string name = node.name().empty() ? node.output(0) : node.name();
+    if (a.Int("transA", 0) != 0) {
+      x = name + "/transposed_a";
+      RETURN_IF_ERROR(Emit(node, {node.input(0)}, TransposeParams{{1, 0}}, x));
+    }
     ASSIGN_OR_RETURN(const Tensor* b, Initializer(node, 1, /*required=*/true));
     ASSIGN_OR_RETURN(const Tensor* c, Initializer(node, 2, /*required=*/false));
     if (b->shape.size() != 2) return Invalid(node, "B must be a rank-2 initializer");
@@ -610,7 +649,6 @@ class Importer {
     const int64_t ic = trans_b ? b->shape[1] : b->shape[0];
     const float alpha = a.Float("alpha", 1.0f);
     const float beta = a.Float("beta", 1.0f);
-    const std::string name = node.name().empty() ? node.output(0) : node.name();
 
     Tensor w{{oc, ic}, std::vector<float>(oc * ic)};
     for (int64_t o = 0; o < oc; ++o) {
@@ -619,7 +657,7 @@ class Importer {
       }
     }
     GemmParams p;
-    std::vector<std::string> inputs = {node.input(0), name + "/weights"};
+    std::vector<std::string> inputs = {x, name + "/weights"};
     if (c != nullptr) {
       // C broadcasts over rows: a scalar, [OC] or [1, OC].
       if (c->data.size() != 1 && (c->shape.empty() || c->shape.back() != oc ||

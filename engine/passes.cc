@@ -55,7 +55,7 @@ void BatchNormAffine(const Graph& graph, const Node& bn, std::vector<float>* sca
 
 int FoldBatchNorm(Graph& graph) {
   const std::map<std::string, int> consumers = CountConsumers(graph);
-  auto shapes = InferShapes(graph, 1);
+  auto shapes = InferShapes(graph, graph.nominal_batch);
   std::vector<Node> kept;
   int folded = 0;
   for (Node& node : graph.nodes) {
@@ -161,7 +161,7 @@ int FoldPads(Graph& graph) {
 
 int FusePostOps(Graph& graph) {
   const std::map<std::string, int> consumers = CountConsumers(graph);
-  auto shapes = InferShapes(graph, 1);
+  auto shapes = InferShapes(graph, graph.nominal_batch);
   if (!shapes.ok()) return 0;
   std::vector<Node> kept;
   int fused = 0;
