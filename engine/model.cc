@@ -10,6 +10,8 @@
 #include "engine/passes.h"
 #include "engine/plan.h"
 #include "engine/status_macros.h"
+#include "engine/zoo.h"
+#include "absl/strings/match.h"
 
 namespace cnnserve::engine {
 
@@ -74,8 +76,9 @@ Model::Model(Graph graph, std::unique_ptr<EngineHandle> engine)
 
 Model::~Model() = default;
 
-absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& onnx_path) {
-  ASSIGN_OR_RETURN(Graph graph, ImportOnnxFile(onnx_path));
+absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path) {
+  ASSIGN_OR_RETURN(Graph graph, absl::StartsWith(path, "zoo:") ? BuildZooModel(path)
+                                                              : ImportOnnxFile(path));
   return FromGraph(std::move(graph));
 }
 

@@ -46,8 +46,8 @@ class ExecutionContext {
 
 class Model {
  public:
-  // Imports an .onnx file and runs the graph passes.
-  static absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& onnx_path);
+  // Imports an .onnx file, or builds "zoo:NAME", and runs the graph passes.
+  static absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& path);
   // Takes an already built graph (importers, tests, the zoo).
   static absl::StatusOr<std::unique_ptr<Model>> FromGraph(Graph graph);
   ~Model();
