@@ -1,5 +1,7 @@
 #include "engine/model.h"
 
+#include <omp.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <unordered_map>
@@ -23,7 +25,9 @@ struct EngineHandle {
 // primitive arguments bound to them, and one scratchpad shared by all steps.
 struct ExecutionContext::Impl {
  public:
-  explicit Impl(const dnnl::engine& engine) : engine_(engine), stream_(engine) {}
+  Impl(const dnnl::engine& engine, int threads)
+      : engine_(engine), stream_(engine), threads_(threads) {}
+  int threads() const { return threads_; }
 
   struct Bound {
     std::unique_ptr<uint8_t[], decltype(&std::free)> arena{nullptr, &std::free};
@@ -66,13 +70,14 @@ struct ExecutionContext::Impl {
   dnnl::engine engine_;
   dnnl::stream stream_;
   std::map<const Plan*, Bound> bound_;
+  int threads_ = 0;
 };
 
 ExecutionContext::ExecutionContext(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ExecutionContext::~ExecutionContext() = default;
 
 Model::Model(Graph graph, std::unique_ptr<EngineHandle> engine)
-    : graph_(std::move(graph)), engine_(std::move(engine)) {}
+    : graph_(std::move(graph)), engine_(std::move(engine)), weights_(std::make_unique<WeightCache>()) {}
 
 Model::~Model() = default;
 
@@ -93,18 +98,30 @@ absl::StatusOr<std::unique_ptr<Model>> Model::FromGraph(Graph graph) {
   return std::unique_ptr<Model>(new Model(std::move(graph), std::move(engine)));
 }
 
-std::unique_ptr<ExecutionContext> Model::CreateContext() const {
+std::unique_ptr<ExecutionContext> Model::CreateContext(int threads) const {
   return std::unique_ptr<ExecutionContext>(
-      new ExecutionContext(std::make_unique<ExecutionContext::Impl>(engine_->engine)));
+      new ExecutionContext(std::make_unique<ExecutionContext::Impl>(engine_->engine, threads)));
 }
 
-absl::StatusOr<const Plan*> Model::PlanFor(int64_t batch) const {
+absl::Status Model::Prepare(int64_t batch, int threads) const {
+  return PlanFor(batch, threads).status();
+}
+
+absl::StatusOr<std::pair<size_t, size_t>> Model::ActivationBytes(int64_t batch) const {
+  ASSIGN_OR_RETURN(const Plan* plan, PlanFor(batch, 0));
+  return std::make_pair(plan->arena_bytes(), plan->unplanned_activation_bytes());
+}
+
+absl::StatusOr<const Plan*> Model::PlanFor(int64_t batch, int threads) const {
+  if (threads <= 0) threads = omp_get_num_procs();
   absl::MutexLock lock(&mu_);
-  auto it = plans_.find(batch);
+  auto it = plans_.find({batch, threads});
   if (it != plans_.end()) return it->second.get();
-  ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, Plan::Compile(graph_, batch, engine_->engine));
+  // Primitives created now split their work for this many threads.
+  omp_set_num_threads(threads);
+  ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, Plan::Compile(graph_, batch, engine_->engine, weights_.get()));
   const Plan* raw = plan.get();
-  plans_[batch] = std::move(plan);
+  plans_[{batch, threads}] = std::move(plan);
   return raw;
 }
 
@@ -117,9 +134,12 @@ absl::Status Model::Run(ExecutionContext& context, int64_t batch, absl::Span<con
         "input holds ", input.size(), " floats; a batch of ", batch, " of shape ",
         ShapeToString(graph_.inputs[0].shape), " needs ", batch * per_item));
   }
-  ASSIGN_OR_RETURN(const Plan* plan, PlanFor(batch));
   ExecutionContext::Impl& impl = *context.impl_;
+  const int threads = impl.threads() > 0 ? impl.threads() : omp_get_num_procs();
+  ASSIGN_OR_RETURN(const Plan* plan, PlanFor(batch, threads));
   ExecutionContext::Impl::Bound& bound = impl.BindTo(*plan);
+  // OpenMP's thread count is per calling thread: set it for this worker.
+  omp_set_num_threads(threads);
   try {
     // Copied rather than aliased, so the caller's buffer may be released or
     // reused as soon as Run returns, and any step may read the input slot.

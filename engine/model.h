@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -26,6 +27,7 @@
 namespace cnnserve::engine {
 
 class Plan;
+class WeightCache;
 struct EngineHandle;
 
 // Per-worker memory for running a Model: activations and scratchpad for each
@@ -57,8 +59,17 @@ class Model {
   const std::vector<ValueInfo>& outputs() const { return graph_.outputs; }
   const Graph& graph() const { return graph_; }
 
-  // A context owns per-worker memory (activations, scratchpad); use one per thread.
-  std::unique_ptr<ExecutionContext> CreateContext() const;
+  // A context owns per-worker memory (activations, scratchpad); use one per
+  // thread. `threads` > 0 sets how many OpenMP threads its runs use (0: all).
+  std::unique_ptr<ExecutionContext> CreateContext(int threads = 0) const;
+
+  // Compiles the plan for `batch` on `threads` (0: all) now rather than on
+  // the first Run.
+  absl::Status Prepare(int64_t batch, int threads = 0) const;
+
+  // Bytes of the activation arena a context needs at `batch` (after the
+  // liveness planner), and what it would need with no reuse.
+  absl::StatusOr<std::pair<size_t, size_t>> ActivationBytes(int64_t batch) const;
 
   // Runs `batch` items. `input` holds batch x input().shape[1:] floats, row-major.
   // `outputs` receives one tensor per model output, in outputs() order.
@@ -67,12 +78,15 @@ class Model {
 
  private:
   Model(Graph graph, std::unique_ptr<EngineHandle> engine);
-  absl::StatusOr<const Plan*> PlanFor(int64_t batch) const;
+  // Plans are per (batch, threads): oneDNN fixes a primitive's parallel
+  // decomposition when it is created.
+  absl::StatusOr<const Plan*> PlanFor(int64_t batch, int threads) const;
 
   Graph graph_;
   std::unique_ptr<EngineHandle> engine_;
   mutable absl::Mutex mu_;
-  mutable std::map<int64_t, std::unique_ptr<Plan>> plans_ ABSL_GUARDED_BY(mu_);
+  mutable std::map<std::pair<int64_t, int>, std::unique_ptr<Plan>> plans_ ABSL_GUARDED_BY(mu_);
+  mutable std::unique_ptr<WeightCache> weights_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cnnserve::engine

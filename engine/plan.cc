@@ -108,8 +108,9 @@ std::vector<size_t> PlanArena(const std::vector<size_t>& sizes,
 // Builds one Plan; keeps the state of compilation out of Plan itself.
 class PlanBuilder {
  public:
-  PlanBuilder(const Graph& graph, int64_t batch, const dnnl::engine& engine)
-      : graph_(graph), engine_(engine), stream_(engine), plan_(std::make_unique<Plan>()) {
+  PlanBuilder(const Graph& graph, int64_t batch, const dnnl::engine& engine, WeightCache* weights)
+      : graph_(graph), engine_(engine), stream_(engine), weights_(weights),
+        plan_(std::make_unique<Plan>()) {
     plan_->batch_ = batch;
   }
 
@@ -180,16 +181,9 @@ class PlanBuilder {
     return out;
   }
 
-  // Copies a constant into plan-owned memory of layout `md`, reordering once.
+  // A constant in layout `md`, from the model's weight cache.
   SlotRef AddConstant(const Tensor& t, const memory::desc& user_md, const memory::desc& md) {
-    memory user(user_md, engine_);
-    std::memcpy(user.get_data_handle(), t.data.data(), t.data.size() * sizeof(float));
-    memory target = user;
-    if (user_md != md) {
-      target = memory(md, engine_);
-      dnnl::reorder(user, target).execute(stream_, user, target);
-    }
-    plan_->constants_.push_back(target);
+    plan_->constants_.push_back(weights_->Get(t, user_md, md, engine_, stream_));
     return {true, static_cast<int>(plan_->constants_.size()) - 1, md};
   }
 
@@ -444,6 +438,7 @@ class PlanBuilder {
   const Graph& graph_;
   dnnl::engine engine_;
   dnnl::stream stream_;
+  WeightCache* weights_;
   std::unique_ptr<Plan> plan_;
   std::map<std::string, Shape> shapes_;
   std::map<std::string, Value> values_;
@@ -452,10 +447,31 @@ class PlanBuilder {
   std::set<int> pinned_;             // slots that must not be written in place
 };
 
+dnnl::memory WeightCache::Get(const Tensor& source, const memory::desc& user_md,
+                              const memory::desc& md, const dnnl::engine& engine,
+                              dnnl::stream& stream) {
+  auto& versions = entries_[&source];
+  for (const auto& [desc, mem] : versions) {
+    if (desc == md) return mem;
+  }
+  memory user(user_md, engine);
+  std::memcpy(user.get_data_handle(), source.data.data(), source.data.size() * sizeof(float));
+  memory target = user;
+  if (user_md != md) {
+    target = memory(md, engine);
+    dnnl::reorder(user, target).execute(stream, user, target);
+    stream.wait();
+  }
+  versions.push_back({md, target});
+  bytes_ += md.get_size();
+  return target;
+}
+
 absl::StatusOr<std::unique_ptr<Plan>> Plan::Compile(const Graph& graph, int64_t batch,
-                                                    const dnnl::engine& engine) {
+                                                    const dnnl::engine& engine,
+                                                    WeightCache* weights) {
   try {
-    return PlanBuilder(graph, batch, engine).Build();
+    return PlanBuilder(graph, batch, engine, weights).Build();
   } catch (const dnnl::error& e) {
     return absl::InternalError(absl::StrCat("oneDNN failed to compile the plan: ", e.what()));
   }

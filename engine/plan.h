@@ -10,6 +10,7 @@
 #ifndef CNNSERVE_ENGINE_PLAN_H_
 #define CNNSERVE_ENGINE_PLAN_H_
 
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -41,10 +42,27 @@ struct PlanOutput {
   Shape shape;
 };
 
+// Weights (and biases) in the layouts plans asked for, keyed by the graph's
+// tensor and the layout, so every plan of a model shares one copy of each.
+// Not thread-safe: the Model compiles plans under its lock.
+class WeightCache {
+ public:
+  // The memory for `source` in layout `md`, reordered on first request.
+  dnnl::memory Get(const Tensor& source, const dnnl::memory::desc& user_md,
+                   const dnnl::memory::desc& md, const dnnl::engine& engine,
+                   dnnl::stream& stream);
+  size_t bytes() const { return bytes_; }
+
+ private:
+  std::map<const Tensor*, std::vector<std::pair<dnnl::memory::desc, dnnl::memory>>> entries_;
+  size_t bytes_ = 0;
+};
+
 class Plan {
  public:
   static absl::StatusOr<std::unique_ptr<Plan>> Compile(const Graph& graph, int64_t batch,
-                                                       const dnnl::engine& engine);
+                                                       const dnnl::engine& engine,
+                                                       WeightCache* weights);
 
   int64_t batch() const { return batch_; }
   int input_slot() const { return 0; }

@@ -1,0 +1,56 @@
+// cnnserve-inspect: per-layer table of a model after the graph passes.
+//   cnnserve-inspect MODEL [--batch=N]
+#include <cstdio>
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "engine/cost.h"
+#include "engine/model.h"
+
+ABSL_FLAG(int64_t, batch, 1, "batch size for shapes, MACs and activations");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("cnnserve-inspect MODEL.onnx|zoo:NAME [--batch=N]");
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() != 2) {
+    std::cerr << "usage: cnnserve-inspect MODEL.onnx|zoo:NAME [--batch=N]\n";
+    return 2;
+  }
+  const int64_t batch = absl::GetFlag(FLAGS_batch);
+  auto model = cnnserve::engine::Model::Load(args[1]);
+  if (!model.ok()) {
+    std::cerr << "error: " << model.status().message() << "\n";
+    return 1;
+  }
+  auto layers = cnnserve::engine::GraphCost((*model)->graph(), batch);
+  auto arena = (*model)->ActivationBytes(batch);
+  if (!layers.ok() || !arena.ok()) {
+    std::cerr << "error: " << (layers.ok() ? arena.status() : layers.status()).message() << "\n";
+    return 1;
+  }
+  int64_t params = 0, macs = 0, acts = 0;
+  for (const auto& l : *layers) {
+    params += l.params;
+    macs += l.macs;
+    acts += l.activation_bytes;
+  }
+  auto pct = [](int64_t part, int64_t whole) { return whole ? 100.0 * part / whole : 0.0; };
+  std::printf("%-28s %-22s %-18s %12s %6s %14s %6s %12s %6s\n", "layer", "op", "output", "params",
+              "%", "MACs", "%", "act bytes", "%");
+  for (const auto& l : *layers) {
+    std::printf("%-28.28s %-22.22s %-18s %12lld %5.1f%% %14lld %5.1f%% %12lld %5.1f%%\n",
+                l.name.c_str(), l.op.c_str(), cnnserve::engine::ShapeToString(l.output).c_str(),
+                static_cast<long long>(l.params), pct(l.params, params),
+                static_cast<long long>(l.macs), pct(l.macs, macs),
+                static_cast<long long>(l.activation_bytes), pct(l.activation_bytes, acts));
+  }
+  std::printf("\ntotal: %zu layers, %lld parameters (%.1f MB fp32), %.3f GMACs, %.1f MB activations "
+              "at batch %lld\n",
+              layers->size(), static_cast<long long>(params), params * 4.0 / 1e6, macs / 1e9,
+              acts / 1e6, static_cast<long long>(batch));
+  std::printf("activation arena after liveness planning: %.1f MB (%.1f MB without reuse)\n",
+              arena->first / 1e6, arena->second / 1e6);
+  return 0;
+}
