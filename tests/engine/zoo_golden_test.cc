@@ -4,6 +4,8 @@
 // CIFAR ResNet-20 that torch.onnx.export wrote must too, through the ONNX
 // importer (the zoo and the ONNX path agree on the same weights).
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -11,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "engine/model.h"
 #include "engine/zoo.h"
 #include "gtest/gtest.h"
@@ -112,6 +115,42 @@ TEST(ZooTest, EveryZooModelBuildsAndValidates) {
     ASSERT_TRUE(g.ok()) << name << ": " << g.status();
     EXPECT_TRUE(ValidateGraph(*g).ok()) << name;
   }
+}
+
+}  // namespace
+}  // namespace cnnserve::engine
+
+namespace cnnserve::engine {
+namespace {
+
+// The big models (AlexNet, VGG-11/16, ResNet-18/50 as torch.onnx.export
+// writes them) are too large to commit: `tools/export_models.py
+// --onnx_dir=DIR` writes them with goldens, and this test checks them when
+// CNNSERVE_BIG_MODELS_DIR=DIR is set (tests/conformance/check_big_models).
+TEST(BigModelsTest, TorchExportedModelsMatchPyTorch) {
+  const char* dir = std::getenv("CNNSERVE_BIG_MODELS_DIR");
+  if (dir == nullptr) GTEST_SKIP() << "CNNSERVE_BIG_MODELS_DIR is not set";
+  int models = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string path = entry.path().string();
+    if (!absl::EndsWith(path, ".golden.txt")) continue;
+    const std::string onnx = path.substr(0, path.size() - 11) + ".onnx";
+    auto model = Model::Load(onnx);
+    ASSERT_TRUE(model.ok()) << model.status();
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream s(line);
+      Golden g;
+      s >> g.model >> g.batch;
+      for (float v; s >> v;) g.logits.push_back(v);
+      SCOPED_TRACE(onnx);
+      ExpectMatchesGolden(**model, g);
+    }
+    std::printf("checked %s\n", onnx.c_str());
+    ++models;
+  }
+  EXPECT_GT(models, 0) << "no <model>.golden.txt in " << dir;
 }
 
 }  // namespace
