@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Merges the JSON rows of bench/compare_engines into one table (Markdown).
 
 Per model, batch and thread count: images/s of each engine, cnnserve's

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """PyTorch (eager and TorchScript-frozen) on the same grid as cnnserve-bench.
 
   python3 torch_bench.py --model=resnet50 --batch=1,8,32 --threads=1,2 --seconds=S --json=OUT

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Golden outputs from PyTorch for cnnserve's whole-model tests.
 
 Builds each architecture in PyTorch (torchvision's for AlexNet, VGG and

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Trains LeNet-5 on scikit-learn's handwritten digits and exports it to ONNX.
 
 Produces, relative to the repository root:
