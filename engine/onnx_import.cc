@@ -146,12 +146,18 @@ absl::StatusOr<std::vector<int64_t>> ConvertIntTensor(const onnx::TensorProto& t
 
 class Importer {
  public:
-  absl::StatusOr<Graph> Run(const onnx::ModelProto& model) {
+  // Takes the model mutable to free each initializer's bytes once they are
+  // converted, so a large model is not held twice while it loads.
+  absl::StatusOr<Graph> Run(onnx::ModelProto& model) {
     for (const auto& op : model.opset_import()) {
       if (op.domain().empty() || op.domain() == "ai.onnx") opset_ = op.version();
     }
-    const onnx::GraphProto& g = model.graph();
-    for (const onnx::TensorProto& t : g.initializer()) RETURN_IF_ERROR(AddConstant(t.name(), t));
+    onnx::GraphProto& g = *model.mutable_graph();
+    for (onnx::TensorProto& t : *g.mutable_initializer()) {
+      RETURN_IF_ERROR(AddConstant(t.name(), t));
+      delete t.release_raw_data();
+      google::protobuf::RepeatedField<float>().Swap(t.mutable_float_data());
+    }
     RETURN_IF_ERROR(ImportInputs(g));
     for (const onnx::NodeProto& node : g.node()) RETURN_IF_ERROR(ImportNode(node));
     for (const onnx::ValueInfoProto& v : g.output()) {
@@ -163,6 +169,13 @@ class Importer {
       Shape shape = shapes_[name];
       shape[0] = -1;
       graph_.outputs.push_back({name, shape});
+    }
+    // Weights the nodes no longer read (Gemm's B before it was normalised,
+    // Clip bounds, Pad values) would only take memory.
+    std::set<std::string> used;
+    for (const Node& node : graph_.nodes) used.insert(node.inputs.begin(), node.inputs.end());
+    for (auto it = graph_.initializers.begin(); it != graph_.initializers.end();) {
+      it = used.count(it->first) ? std::next(it) : graph_.initializers.erase(it);
     }
     RETURN_IF_ERROR(ValidateGraph(graph_));
     return std::move(graph_);
@@ -684,25 +697,43 @@ class Importer {
 
 }  // namespace
 
-absl::StatusOr<Graph> ImportOnnx(std::string_view bytes) {
-  onnx::ModelProto model;
+namespace {
+
+absl::Status ParseModel(std::string_view bytes, onnx::ModelProto* model) {
   if (bytes.empty()) return absl::InvalidArgumentError("the ONNX model is empty");
-  if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+  if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
+    return absl::InvalidArgumentError("the ONNX model is over 2 GiB; protobuf cannot parse it");
+  }
+  if (!model->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return absl::InvalidArgumentError(
         "the file is not a valid ONNX model (protobuf ModelProto did not parse)");
   }
-  if (!model.has_graph() || model.graph().node_size() == 0) {
+  if (!model->has_graph() || model->graph().node_size() == 0) {
     return absl::InvalidArgumentError("the ONNX model has no graph nodes");
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Graph> ImportOnnx(std::string_view bytes) {
+  onnx::ModelProto model;
+  RETURN_IF_ERROR(ParseModel(bytes, &model));
   return Importer().Run(model);
 }
 
 absl::StatusOr<Graph> ImportOnnxFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return absl::NotFoundError("cannot open ONNX file '" + path + "'");
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  absl::StatusOr<Graph> graph = ImportOnnx(bytes.str());
+  onnx::ModelProto model;
+  absl::Status parsed;
+  {
+    std::string bytes(static_cast<size_t>(in.tellg()), '\0');
+    in.seekg(0);
+    in.read(bytes.data(), bytes.size());
+    parsed = ParseModel(bytes, &model);
+  }  // the file's bytes are freed before the weights are converted
+  absl::StatusOr<Graph> graph = parsed.ok() ? Importer().Run(model) : absl::StatusOr<Graph>(parsed);
   if (!graph.ok()) {
     return absl::Status(graph.status().code(),
                         absl::StrCat(path, ": ", graph.status().message()));

@@ -1,0 +1,81 @@
+// Running models: contexts in parallel on one shared model, thread counts,
+// the classifier head, and run-time errors.
+#include <thread>
+
+#include "engine/classifier_head.h"
+#include "engine/model.h"
+#include "engine/zoo.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace cnnserve::engine {
+namespace {
+
+TEST(ExecutionTest, ContextsOnSeveralThreadsShareOneModelAndAgree) {
+  auto model = Model::Load("zoo:resnet20_cifar");
+  ASSERT_TRUE(model.ok()) << model.status();
+  const std::vector<float> input = DeterministicInput(4 * 3 * 32 * 32);
+  auto reference_ctx = (*model)->CreateContext();
+  std::vector<Tensor> reference;
+  ASSERT_TRUE((*model)->Run(*reference_ctx, 4, input, &reference).ok());
+
+  std::vector<std::vector<Tensor>> results(4);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 4; ++t) {
+    workers.emplace_back([&, t] {
+      auto ctx = (*model)->CreateContext(1 + t % 2);  // 1 and 2 threads side by side
+      for (int i = 0; i < 5; ++i) ASSERT_TRUE((*model)->Run(*ctx, 4, input, &results[t]).ok());
+    });
+  }
+  for (auto& w : workers) w.join();
+  for (const auto& r : results) {
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_THAT(r[0].data, ::testing::Pointwise(::testing::FloatNear(1e-4f), reference[0].data));
+  }
+}
+
+TEST(ExecutionTest, PlannerReusesActivationMemory) {
+  auto model = Model::Load("zoo:resnet18");
+  ASSERT_TRUE(model.ok());
+  auto bytes = (*model)->ActivationBytes(8);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_LT(bytes->first * 2, bytes->second) << "arena " << bytes->first << " vs " << bytes->second;
+}
+
+TEST(ExecutionTest, WrongInputRankIsAClearErrorAtLoad) {
+  Graph g;
+  g.inputs.push_back({"x", {-1, 3, 8}});  // rank 3 into a 2-D convolution
+  g.initializers["w"] = {{4, 3, 3, 3}, std::vector<float>(108)};
+  ConvParams p;
+  p.kernel = {3, 3};
+  p.strides = {1, 1};
+  p.dilations = {1, 1};
+  p.pads_begin = {0, 0};
+  p.pads_end = {0, 0};
+  g.nodes.push_back({"conv", {"x", "w"}, {"y"}, p});
+  g.outputs.push_back({"y", {}});
+  auto m = Model::FromGraph(g);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(m.status().message()), ::testing::HasSubstr("rank-4 NCHW"));
+}
+
+TEST(ClassifierHeadTest, SoftmaxIsStableAndSumsToOne) {
+  auto p = Softmax(std::vector<float>{1000.0f, 1001.0f, 999.0f});
+  float sum = 0;
+  for (float v : p) sum += v;
+  EXPECT_NEAR(sum, 1.0f, 1e-6f);
+  EXPECT_GT(p[1], p[0]);
+  EXPECT_FALSE(std::isnan(p[0]));
+}
+
+TEST(ClassifierHeadTest, TopKIsBestFirstAndClamped) {
+  auto top = TopK(std::vector<float>{0.1f, 0.7f, 0.2f, 0.7f}, 3);
+  ASSERT_EQ(top.size(), 3u);
+  EXPECT_EQ(top[0].index, 1);  // tie: lower index first
+  EXPECT_EQ(top[1].index, 3);
+  EXPECT_EQ(top[2].index, 2);
+  EXPECT_EQ(TopK(std::vector<float>{1, 2}, 10).size(), 2u);
+}
+
+}  // namespace
+}  // namespace cnnserve::engine
