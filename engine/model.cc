@@ -1,5 +1,6 @@
 #include "engine/model.h"
 
+#include <malloc.h>
 #include <omp.h>
 
 #include <cstdlib>
@@ -95,7 +96,20 @@ absl::StatusOr<std::unique_ptr<Model>> Model::FromGraph(Graph graph) {
   } catch (const dnnl::error& e) {
     return absl::InternalError(absl::StrCat("cannot create the oneDNN CPU engine: ", e.what()));
   }
-  return std::unique_ptr<Model>(new Model(std::move(graph), std::move(engine)));
+  auto model = std::unique_ptr<Model>(new Model(std::move(graph), std::move(engine)));
+  // Compile the nominal batch now: the lowering is checked at load, the
+  // first request does not pay for it, and every weight is in the cache.
+  RETURN_IF_ERROR(model->Prepare(model->graph_.nominal_batch));
+  model->ReleasePlainWeights();
+  malloc_trim(0);  // hand the import's freed buffers back to the system
+  return model;
+}
+
+void Model::ReleasePlainWeights() {
+  absl::MutexLock lock(&mu_);
+  for (auto& [name, tensor] : graph_.initializers) {
+    if (weights_->Holds(tensor)) std::vector<float>().swap(tensor.data);
+  }
 }
 
 std::unique_ptr<ExecutionContext> Model::CreateContext(int threads) const {

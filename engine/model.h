@@ -57,6 +57,7 @@ class Model {
   // Declared shapes; dimension 0 is -1 (any batch size).
   const ValueInfo& input() const { return graph_.inputs[0]; }
   const std::vector<ValueInfo>& outputs() const { return graph_.outputs; }
+  // The optimised graph. Weight values are released after load (shapes stay).
   const Graph& graph() const { return graph_; }
 
   // A context owns per-worker memory (activations, scratchpad); use one per
@@ -78,6 +79,9 @@ class Model {
 
  private:
   Model(Graph graph, std::unique_ptr<EngineHandle> engine);
+  // Frees the graph's plain copy of every weight the cache holds: later
+  // plans reorder from the cached copy, so each weight is in memory once.
+  void ReleasePlainWeights();
   // Plans are per (batch, threads): oneDNN fixes a primitive's parallel
   // decomposition when it is created.
   absl::StatusOr<const Plan*> PlanFor(int64_t batch, int threads) const;

@@ -454,17 +454,34 @@ dnnl::memory WeightCache::Get(const Tensor& source, const memory::desc& user_md,
   for (const auto& [desc, mem] : versions) {
     if (desc == md) return mem;
   }
-  memory user(user_md, engine);
-  std::memcpy(user.get_data_handle(), source.data.data(), source.data.size() * sizeof(float));
-  memory target = user;
-  if (user_md != md) {
+  // From the graph's plain copy while it is there, else from a cached
+  // version of the same logical shape (its plain copy was released).
+  memory from;
+  if (!source.data.empty()) {
+    from = memory(user_md, engine);
+    std::memcpy(from.get_data_handle(), source.data.data(), source.data.size() * sizeof(float));
+  } else {
+    for (const auto& [desc, mem] : versions) {
+      if (desc.dims() == md.dims()) from = mem;
+    }
+    if (!from) {
+      throw dnnl::error(dnnl_invalid_arguments, "weights were released before this layout was cached");
+    }
+  }
+  memory target = from;
+  if (from.get_desc() != md) {
     target = memory(md, engine);
-    dnnl::reorder(user, target).execute(stream, user, target);
+    dnnl::reorder(from, target).execute(stream, from, target);
     stream.wait();
   }
   versions.push_back({md, target});
   bytes_ += md.get_size();
   return target;
+}
+
+bool WeightCache::Holds(const Tensor& source) const {
+  auto it = entries_.find(&source);
+  return it != entries_.end() && !it->second.empty();
 }
 
 absl::StatusOr<std::unique_ptr<Plan>> Plan::Compile(const Graph& graph, int64_t batch,

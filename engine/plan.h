@@ -52,6 +52,8 @@ class WeightCache {
                    const dnnl::memory::desc& md, const dnnl::engine& engine,
                    dnnl::stream& stream);
   size_t bytes() const { return bytes_; }
+  // Whether a version of `source` is cached (so its plain copy may go).
+  bool Holds(const Tensor& source) const;
 
  private:
   std::map<const Tensor*, std::vector<std::pair<dnnl::memory::desc, dnnl::memory>>> entries_;

@@ -56,7 +56,8 @@ struct Row {
   std::string model;
   int64_t batch, threads, streams;
   double images_per_sec, ms_per_batch, gflops, peak_fraction;
-  int64_t rss_bytes;
+  int64_t rss_bytes;       // resident now, after the row (model, plans, arenas)
+  int64_t peak_rss_bytes;  // the process's high-water mark, load included
 };
 
 }  // namespace
@@ -68,8 +69,8 @@ int main(int argc, char** argv) {
   const double seconds = absl::GetFlag(FLAGS_seconds);
   const double peak_per_core = cnnserve::tools::MeasurePeakGflopsPerCore(0.5);
   std::printf("measured peak: %.1f GFLOP/s per core (AVX2 FMA loop)\n", peak_per_core);
-  std::printf("%-22s %5s %7s %7s %12s %12s %9s %7s %9s\n", "model", "batch", "threads", "streams",
-              "images/s", "ms/batch", "GFLOP/s", "%peak", "RSS MB");
+  std::printf("%-22s %5s %7s %7s %12s %12s %9s %7s %9s %9s\n", "model", "batch", "threads",
+              "streams", "images/s", "ms/batch", "GFLOP/s", "%peak", "RSS MB", "peak MB");
   std::vector<Row> rows;
   for (absl::string_view name : absl::StrSplit(absl::GetFlag(FLAGS_model), ',', absl::SkipEmpty())) {
     auto model = cnnserve::engine::Model::Load(std::string(name));
@@ -123,11 +124,12 @@ int main(int argc, char** argv) {
         const double gflops = 2.0 * macs * streams / (median_ms / 1000.0) / 1e9;
         const double peak = peak_per_core * threads * streams;
         Row row{std::string(name), batch, threads, streams, ips, median_ms, gflops,
-                peak > 0 ? gflops / peak : 0, ProcStatusKb("VmHWM:") * 1024};
-        std::printf("%-22s %5lld %7lld %7d %12.1f %12.3f %9.1f %6.1f%% %9.1f\n", row.model.c_str(),
+                peak > 0 ? gflops / peak : 0, ProcStatusKb("VmRSS:") * 1024,
+                ProcStatusKb("VmHWM:") * 1024};
+        std::printf("%-22s %5lld %7lld %7d %12.1f %12.3f %9.1f %6.1f%% %9.1f %9.1f\n", row.model.c_str(),
                     static_cast<long long>(batch), static_cast<long long>(threads), streams,
                     row.images_per_sec, row.ms_per_batch, row.gflops, 100 * row.peak_fraction,
-                    row.rss_bytes / 1e6);
+                    row.rss_bytes / 1e6, row.peak_rss_bytes / 1e6);
         std::fflush(stdout);
         rows.push_back(row);
         (void)start;
@@ -144,7 +146,8 @@ int main(int argc, char** argv) {
           << r.threads << ", \"streams\": " << r.streams << ", \"images_per_sec\": "
           << r.images_per_sec << ", \"ms_per_batch\": " << r.ms_per_batch << ", \"gflops\": "
           << r.gflops << ", \"peak_fraction\": " << r.peak_fraction << ", \"rss_bytes\": "
-          << r.rss_bytes << "}" << (i + 1 < rows.size() ? "," : "") << "\n";
+          << r.rss_bytes << ", \"peak_rss_bytes\": " << r.peak_rss_bytes << "}"
+          << (i + 1 < rows.size() ? "," : "") << "\n";
     }
     out << "]\n";
   }
