@@ -46,6 +46,9 @@ class ExecutionContext {
   std::unique_ptr<Impl> impl_;
 };
 
+// "2.6.3": the oneDNN the engine runs on, for build info.
+std::string OneDnnVersion();
+
 class Model {
  public:
   // Imports an .onnx file, or builds "zoo:NAME", and runs the graph passes.

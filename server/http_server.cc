@@ -4,17 +4,19 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "civetweb.h"
 #include "server/log.h"
 
 namespace cnnserve::server {
 namespace {
 
-void Respond(mg_connection* conn, int code, const char* reason, const std::string& body) {
-  mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-            code, reason, body.size(), body.c_str());
+void Respond(mg_connection* conn, int code, const std::string& body,
+             const char* type = "text/plain; charset=utf-8") {
+  const char* reason = code == 200 ? "OK" : code == 404 ? "Not Found" : "Service Unavailable";
+  mg_printf(conn, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+            code, reason, type, body.size());
+  mg_write(conn, body.data(), body.size());
 }
 
 }  // namespace
@@ -25,16 +27,23 @@ int HttpServer::HandleRequest(mg_connection* conn) {
   const std::string path = info->local_uri != nullptr ? info->local_uri : "";
   const bool get = std::strcmp(info->request_method, "GET") == 0 ||
                    std::strcmp(info->request_method, "HEAD") == 0;
+  std::vector<std::string> parts = absl::StrSplit(path, '/');  // "", "v2", "models", ...
   if (get && path == "/v2/health/live") {
-    Respond(conn, 200, "OK", "live\n");
+    Respond(conn, 200, "live\n");
   } else if (get && path == "/v2/health/ready") {
-    if (self->options_.ready()) {
-      Respond(conn, 200, "OK", "ready\n");
-    } else {
-      Respond(conn, 503, "Service Unavailable", "not ready\n");
-    }
+    const bool ready = self->options_.ready();
+    Respond(conn, ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
+  } else if (get && path == "/metrics") {
+    Respond(conn, 200, self->options_.metrics(), "text/plain; version=0.0.4; charset=utf-8");
+  } else if (get && parts.size() >= 5 && parts[1] == "v2" && parts[2] == "models" &&
+             parts.back() == "ready" &&
+             (parts.size() == 5 || (parts.size() == 7 && parts[4] == "versions"))) {
+    const std::string version = parts.size() == 7 ? parts[5] : "";
+    const int code = self->options_.model_ready_code(parts[3], version);
+    Respond(conn, code, code == 200 ? "ready\n" : code == 404 ? "unknown model or version\n"
+                                                               : "not ready\n");
   } else {
-    Respond(conn, 404, "Not Found", "no such endpoint: " + path + "\n");
+    Respond(conn, 404, "no such endpoint: " + path + "\n");
   }
   return 1;
 }
@@ -49,7 +58,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(Options options) {
   std::memset(&callbacks, 0, sizeof(callbacks));
   callbacks.begin_request = &HttpServer::HandleRequest;
   callbacks.log_message = [](const mg_connection*, const char* message) {
-    Log(Severity::kWarning, absl::StrCat("http: ", message));
+    Log(Severity::kWarning, "http", {{"detail", message}});
     return 1;
   };
   server->context_ = mg_start(&callbacks, server.get(), mg_options);

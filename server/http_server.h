@@ -1,9 +1,11 @@
 // The HTTP side of the server (civetweb): health endpoints for load
-// balancers and Kubernetes probes. Only these paths exist; others are 404.
-//   GET /v2/health/live   200 while the process serves
-//   GET /v2/health/ready  200 when every model is ready and the server is
-//                         not draining, else 503
-// Prometheus /metrics and per-model readiness come with the observability issue.
+// balancers and Kubernetes probes, and Prometheus metrics. Only these paths
+// exist; others are 404.
+//   GET /v2/health/live                         200 while the process serves
+//   GET /v2/health/ready                        200 when every model is ready and
+//                                               the server is not draining, else 503
+//   GET /v2/models/{model}[/versions/{v}]/ready 200 ready, 503 not ready, 404 unknown
+//   GET /metrics                                Prometheus text format
 #ifndef CNNSERVE_SERVER_HTTP_SERVER_H_
 #define CNNSERVE_SERVER_HTTP_SERVER_H_
 
@@ -23,7 +25,10 @@ class HttpServer {
   struct Options {
     std::string host = "0.0.0.0";
     int port = 8000;  // 0: the kernel picks a free port
-    std::function<bool()> ready;  // called from civetweb's threads
+    // All called from civetweb's threads.
+    std::function<bool()> ready;
+    std::function<int(const std::string& model, const std::string& version)> model_ready_code;
+    std::function<std::string()> metrics;
   };
 
   // Starts serving; UNAVAILABLE if the port cannot be bound.

@@ -2,16 +2,24 @@
 
 #include <utility>
 
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+
 namespace cnnserve::server {
 
 void RunInferBatch(const engine::Model& model, engine::ExecutionContext& context,
-                   std::vector<std::unique_ptr<BatchTask>> batch) {
+                   const ModelMetrics& metrics, std::vector<std::unique_ptr<BatchTask>> batch) {
   std::vector<InferTask*> tasks;
   int64_t items = 0;
+  const absl::Time start = absl::Now();
   for (auto& t : batch) {
     tasks.push_back(static_cast<InferTask*>(t.get()));
     items += tasks.back()->items;
+    tasks.back()->queued = start - tasks.back()->enqueued;
+    metrics.queue_duration->Observe(absl::ToDoubleSeconds(tasks.back()->queued));
+    metrics.queue_depth->Decrement();
   }
+  metrics.batch_size->Observe(static_cast<double>(items));
   std::vector<float> input;
   if (tasks.size() == 1) {
     input = std::move(tasks[0]->input);
@@ -20,6 +28,9 @@ void RunInferBatch(const engine::Model& model, engine::ExecutionContext& context
   }
   std::vector<engine::Tensor> outputs;
   absl::Status status = model.Run(context, items, input, &outputs);
+  const absl::Duration compute = absl::Now() - start;
+  metrics.compute_duration->Observe(absl::ToDoubleSeconds(compute));
+  for (InferTask* t : tasks) t->compute = compute;
   if (!status.ok()) {
     for (InferTask* t : tasks) t->done(status);
     return;

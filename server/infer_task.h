@@ -8,14 +8,20 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "engine/model.h"
 #include "server/batcher.h"
+#include "server/metrics.h"
 
 namespace cnnserve::server {
 
 struct InferTask : BatchTask {
   int64_t items = 0;
   std::vector<float> input;  // items x the model's per-item input, row-major
+  absl::Time enqueued;       // when it was scheduled
+  // Set by RunInferBatch before `done`: time queued, and the batch's compute time.
+  absl::Duration queued;
+  absl::Duration compute;
   // Called exactly once, on the batcher's worker, with this task's rows of
   // every model output (or the error that stopped the batch).
   absl::AnyInvocable<void(absl::StatusOr<std::vector<engine::Tensor>>)> done;
@@ -25,8 +31,9 @@ struct InferTask : BatchTask {
 
 // Concatenates the tasks' inputs, runs them as one batch, and hands each task
 // its slice of the outputs. Every task's `done` is called, on error too.
+// Records queue time, queue depth, batch size and compute time in `metrics`.
 void RunInferBatch(const engine::Model& model, engine::ExecutionContext& context,
-                   std::vector<std::unique_ptr<BatchTask>> batch);
+                   const ModelMetrics& metrics, std::vector<std::unique_ptr<BatchTask>> batch);
 
 }  // namespace cnnserve::server
 

@@ -6,6 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
+#include "server/log.h"
+#include "absl/time/clock.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
 #include "server/infer_task.h"
 #include "server/tensor_codec.h"
 
@@ -80,20 +84,57 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
 grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerContext* context,
                                                        const inference::ModelInferRequest* request,
                                                        inference::ModelInferResponse* response) {
-  if (draining_) return Finish(context, absl::UnavailableError("the server is shutting down"));
-  auto model = repository_->Find(request->model_name(), request->model_version());
-  if (!model.ok()) return Finish(context, model.status());
-  const ServedModel* m = *model;
-  auto input = DecodeInferInput(*request, m->model->input());
-  if (!input.ok()) return Finish(context, input.status());
-  auto outputs = ResolveRequestedOutputs(*request, m->model->outputs());
-  if (!outputs.ok()) return Finish(context, outputs.status());
-
+  const absl::Time arrived = absl::Now();
+  auto found = repository_->Find(request->model_name(), request->model_version());
+  // Requests for a model that is not served count under model="" so that
+  // unknown names cannot multiply the series.
+  const ModelMetrics* metrics =
+      found.ok() ? (*found)->metrics : metrics_->ForModel("", "", 1);
+  metrics->inflight->Increment();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const std::string peer = access_log_ ? context->peer() : "";
+  // Answers the RPC and records it, from whichever thread finishes it.
+  auto finish = [this, reactor, metrics, arrived, peer, request](const absl::Status& status,
+                                                                 int64_t items,
+                                                                 absl::Duration queued,
+                                                                 absl::Duration compute) {
+    const absl::Duration total = absl::Now() - arrived;
+    metrics->CountRequest(status.code());
+    metrics->request_duration->Observe(absl::ToDoubleSeconds(total));
+    metrics->inflight->Decrement();
+    if (access_log_) {
+      Log(Severity::kInfo, "ModelInfer",
+          {{"model", request->model_name()}, {"version", request->model_version()},
+           {"code", absl::StatusCodeToString(status.code())}, {"items", absl::StrCat(items)},
+           {"queue_ms", absl::StrCat(absl::ToDoubleMilliseconds(queued))},
+           {"compute_ms", absl::StrCat(absl::ToDoubleMilliseconds(compute))},
+           {"total_ms", absl::StrCat(absl::ToDoubleMilliseconds(total))}, {"peer", peer}});
+    }
+    reactor->Finish(ToGrpcStatus(status));
+  };
+  if (draining_) {
+    finish(absl::UnavailableError("the server is shutting down"), 0, {}, {});
+    return reactor;
+  }
+  if (!found.ok()) {
+    finish(found.status(), 0, {}, {});
+    return reactor;
+  }
+  const ServedModel* m = *found;
+  auto input = DecodeInferInput(*request, m->model->input());
+  absl::Status valid = input.status();
+  if (valid.ok()) valid = ResolveRequestedOutputs(*request, m->model->outputs()).status();
+  metrics->preprocess_duration->Observe(absl::ToDoubleSeconds(absl::Now() - arrived));
+  if (!valid.ok()) {
+    finish(valid, 0, {}, {});
+    return reactor;
+  }
   auto task = std::make_unique<InferTask>();
   task->items = input->items;
   task->input = std::move(input->data);
-  task->done = [m, request, response, reactor](absl::StatusOr<std::vector<engine::Tensor>> out) {
+  task->enqueued = absl::Now();
+  InferTask* raw = task.get();
+  task->done = [m, request, response, raw, finish](absl::StatusOr<std::vector<engine::Tensor>> out) {
     absl::Status status = out.status();
     if (status.ok()) {
       response->set_model_name(m->name);
@@ -101,11 +142,16 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
       response->set_id(request->id());
       status = EncodeInferOutputs(*request, m->model->outputs(), *out, m->labels, response);
     }
-    reactor->Finish(ToGrpcStatus(status));
+    finish(status, raw->items, raw->queued, raw->compute);
   };
+  const int64_t items = task->items;
   std::unique_ptr<BatchTask> base = std::move(task);
+  metrics->queue_depth->Increment();
   absl::Status scheduled = m->batcher->Schedule(&base);
-  if (!scheduled.ok()) reactor->Finish(ToGrpcStatus(scheduled));
+  if (!scheduled.ok()) {
+    metrics->queue_depth->Decrement();
+    finish(scheduled, items, {}, {});
+  }
   return reactor;
 }
 

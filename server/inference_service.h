@@ -8,17 +8,21 @@
 #include <atomic>
 
 #include "grpc_predict_v2.grpc.pb.h"
+#include "server/metrics.h"
 #include "server/model_repository.h"
 
 namespace cnnserve::server {
 
 class InferenceService final : public inference::GRPCInferenceService::CallbackService {
  public:
-  // `repository` must outlive the service and every RPC it has accepted.
-  explicit InferenceService(const ModelRepository* repository) : repository_(repository) {}
+  // `repository` and `metrics` must outlive the service and every RPC it
+  // has accepted. With `access_log`, every ModelInfer is logged.
+  InferenceService(const ModelRepository* repository, Metrics* metrics, bool access_log)
+      : repository_(repository), metrics_(metrics), access_log_(access_log) {}
 
   // While draining, readiness is false and new inference is UNAVAILABLE.
   void SetDraining() { draining_ = true; }
+  bool draining() const { return draining_; }
   bool Ready() const { return !draining_ && repository_->AllReady(); }
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context,
@@ -42,6 +46,8 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
 
  private:
   const ModelRepository* repository_;
+  Metrics* metrics_;
+  const bool access_log_;
   std::atomic<bool> draining_{false};
 };
 

@@ -16,12 +16,18 @@ ABSL_FLAG(int, grpc_port, 8001, "gRPC port (0: any free port)");
 ABSL_FLAG(int, http_port, 8000, "HTTP port for health (0: any free port)");
 ABSL_FLAG(int64_t, max_batch_size, 32, "Largest batch, in items, a model runs at once");
 ABSL_FLAG(int, exit_timeout_secs, 30, "On SIGTERM/SIGINT, how long to wait for accepted requests");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
+ABSL_FLAG(bool, access_log, false, "Log every ModelInfer: model, version, code, items, timings, peer");
 
 namespace cs = cnnserve::server;
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("cnnserve --model_repository=DIR [--grpc_port=P] [--http_port=Q]");
   absl::ParseCommandLine(argc, argv);
+  if (absl::Status s = cs::SetLogLevel(absl::GetFlag(FLAGS_log_level)); !s.ok()) {
+    cs::Log(cs::Severity::kError, "bad flag", {{"reason", std::string(s.message())}});
+    return 2;
+  }
 
   // Block the stop signals in every thread; main waits for them below.
   sigset_t stop_signals;
@@ -37,9 +43,10 @@ int main(int argc, char** argv) {
   options.http_port = absl::GetFlag(FLAGS_http_port);
   options.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   options.exit_timeout = absl::Seconds(absl::GetFlag(FLAGS_exit_timeout_secs));
+  options.access_log = absl::GetFlag(FLAGS_access_log);
   auto server = cs::Server::Start(options);
   if (!server.ok()) {
-    cs::Log(cs::Severity::kError, absl::StrCat("cannot start: ", server.status().ToString()));
+    cs::Log(cs::Severity::kError, "cannot start", {{"reason", server.status().ToString()}});
     return 1;
   }
   int ready = 0, total = 0;
@@ -47,14 +54,15 @@ int main(int argc, char** argv) {
     ++total;
     ready += entry.status.ok();
   }
-  cs::Log(cs::Severity::kInfo,
-          absl::StrCat("cnnserve listening: grpc ", options.host, ":", (*server)->grpc_port(),
-                       " http ", options.host, ":", (*server)->http_port(), "; ", ready, " of ",
-                       total, " models ready from ", options.model_repository));
+  cs::Log(cs::Severity::kInfo, "cnnserve listening",
+          {{"grpc", absl::StrCat(options.host, ":", (*server)->grpc_port())},
+           {"http", absl::StrCat(options.host, ":", (*server)->http_port())},
+           {"models_ready", absl::StrCat(ready, "/", total)},
+           {"repository", options.model_repository}});
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
-  cs::Log(cs::Severity::kInfo, absl::StrCat("received ", strsignal(signal), "; draining"));
+  cs::Log(cs::Severity::kInfo, "draining", {{"signal", strsignal(signal)}});
   (*server)->Shutdown();
   return 0;
 }

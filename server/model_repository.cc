@@ -9,6 +9,8 @@
 #include "engine/status_macros.h"
 #include "server/infer_task.h"
 #include "server/log.h"
+#include "prometheus/gauge.h"
+#include "absl/time/clock.h"
 
 namespace cnnserve::server {
 namespace fs = std::filesystem;
@@ -42,10 +44,12 @@ int64_t LatestVersion(const fs::path& model_dir) {
 
 absl::StatusOr<std::unique_ptr<ServedModel>> LoadModel(const fs::path& dir, const std::string& name,
                                                        int64_t version,
-                                                       const Batcher::Options& batching) {
+                                                       const Batcher::Options& batching,
+                                                       ModelMetrics* metrics) {
   auto served = std::make_unique<ServedModel>();
   served->name = name;
   served->version = version;
+  served->metrics = metrics;
   ASSIGN_OR_RETURN(served->model,
                    engine::Model::Load((dir / std::to_string(version) / "model.onnx").string()));
   if (fs::exists(dir / "labels.txt")) served->labels = ReadLabels(dir / "labels.txt");
@@ -56,8 +60,8 @@ absl::StatusOr<std::unique_ptr<ServedModel>> LoadModel(const fs::path& dir, cons
   std::vector<engine::Tensor> ignored;
   RETURN_IF_ERROR(model->Run(*context, 1, zeros, &ignored));
   ASSIGN_OR_RETURN(served->batcher,
-                   Batcher::Create(batching, [model, context](auto batch) {
-                     RunInferBatch(*model, *context, std::move(batch));
+                   Batcher::Create(batching, [model, context, metrics](auto batch) {
+                     RunInferBatch(*model, *context, *metrics, std::move(batch));
                    }));
   return served;
 }
@@ -74,6 +78,7 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Load(const Opt
     if (!entry.is_directory()) continue;
     const std::string name = entry.path().filename().string();
     if (name.empty() || name[0] == '.') continue;
+    const absl::Time load_start = absl::Now();
     ModelEntry& e = repo->entries_[name];
     e.name = name;
     e.version = LatestVersion(entry.path());
@@ -81,8 +86,14 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Load(const Opt
       e.status = absl::NotFoundError(absl::StrCat(
           "model '", name, "' has no version directory <n>/model.onnx under ", entry.path().string()));
     } else {
+      ModelMetrics* metrics = options.metrics->ForModel(name, std::to_string(e.version),
+                                                        options.batching.max_batch_size);
+      const absl::Time start = absl::Now();
       absl::StatusOr<std::unique_ptr<ServedModel>> served =
-          LoadModel(entry.path(), name, e.version, options.batching);
+          LoadModel(entry.path(), name, e.version, options.batching, metrics);
+      const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+      metrics->load_duration->Set(seconds);
+      metrics->ready->Set(served.ok() ? 1 : 0);
       if (served.ok()) {
         e.served = *std::move(served);
       } else {
@@ -90,9 +101,13 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Load(const Opt
                                                        " failed to load: ", served.status().message()));
       }
     }
-    Log(e.status.ok() ? Severity::kInfo : Severity::kError,
-        e.status.ok() ? absl::StrCat("model ", name, " version ", e.version, " ready")
-                      : std::string(e.status.message()));
+    if (e.status.ok()) {
+      Log(Severity::kInfo, "model ready", {{"model", name}, {"version", absl::StrCat(e.version)},
+                                           {"load_seconds", absl::StrCat(absl::ToDoubleSeconds(absl::Now() - load_start))}});
+    } else {
+      Log(Severity::kError, "model failed to load",
+          {{"model", name}, {"version", absl::StrCat(e.version)}, {"reason", std::string(e.status.message())}});
+    }
   }
   if (ec) return absl::InternalError("cannot list '" + options.root + "': " + ec.message());
   return repo;

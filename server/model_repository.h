@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "engine/model.h"
 #include "server/batcher.h"
+#include "server/metrics.h"
 
 namespace cnnserve::server {
 
@@ -29,6 +30,7 @@ struct ServedModel {
   std::string name;
   int64_t version = 0;
   std::vector<std::string> labels;  // may be empty
+  ModelMetrics* metrics = nullptr;   // owned by the server's Metrics
   std::unique_ptr<engine::Model> model;
   // Declared last so it is destroyed first: it drains while the model lives.
   std::unique_ptr<Batcher> batcher;
@@ -46,6 +48,7 @@ class ModelRepository {
   struct Options {
     std::string root;
     Batcher::Options batching;
+    Metrics* metrics = nullptr;  // required; must outlive the repository
   };
 
   // Fails only if `root` is not a readable directory.

@@ -20,6 +20,7 @@ namespace cnnserve::server {
 
 class HttpServer;
 class InferenceService;
+class Metrics;
 class ModelRepository;
 
 class Server {
@@ -30,6 +31,7 @@ class Server {
     int grpc_port = 8001;  // 0: the kernel picks a free port
     int http_port = 8000;  // 0: the kernel picks a free port
     int64_t max_batch_size = 32;
+    bool access_log = false;  // log every ModelInfer
     absl::Duration exit_timeout = absl::Seconds(30);
   };
 
@@ -39,6 +41,7 @@ class Server {
   int grpc_port() const { return grpc_port_; }
   int http_port() const;
   const ModelRepository& repository() const { return *repository_; }
+  const Metrics& metrics() const { return *metrics_; }
 
   void Shutdown();
 
@@ -46,6 +49,7 @@ class Server {
   Server() = default;
 
   Options options_;
+  std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<ModelRepository> repository_;
   std::unique_ptr<InferenceService> inference_;
   std::unique_ptr<grpc::Server> grpc_;

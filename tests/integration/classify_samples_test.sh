@@ -27,8 +27,8 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 line=$(grep "cnnserve listening" "$WORK/server.log") || { cat "$WORK/server.log"; echo "FAIL: server did not start"; exit 1; }
-GRPC_PORT=$(sed -E 's/.*grpc [^ ]*:([0-9]+).*/\1/' <<<"$line")
-HTTP_PORT=$(sed -E 's/.*http [^ ]*:([0-9]+).*/\1/' <<<"$line")
+GRPC_PORT=$(sed -E 's/.*grpc=[^ ]*:([0-9]+).*/\1/' <<<"$line")
+HTTP_PORT=$(sed -E 's/.*http=[^ ]*:([0-9]+).*/\1/' <<<"$line")
 
 "$BIN/cnnserve-client" health --server=127.0.0.1:$GRPC_PORT
 
