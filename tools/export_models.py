@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 import torchvision
 
+from train_digits import LeNet5  # the digits model's architecture
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -60,20 +62,6 @@ def fill_deterministic(model):
             scale, center = 0.1, 0.0
         values = (center + scale * u).astype(np.float32).reshape(tuple(t.shape))
         t.copy_(torch.from_numpy(values))
-
-
-class LeNet5(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2))
-        self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-            nn.Linear(84, 10))
-
-    def forward(self, x):
-        return self.classifier(self.features(x))
 
 
 class AlexNetLRN(nn.Module):

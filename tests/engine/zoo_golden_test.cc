@@ -27,8 +27,9 @@ struct Golden {
   std::vector<float> logits;
 };
 
-std::vector<Golden> ReadGoldens() {
-  std::ifstream in(CNNSERVE_SOURCE_DIR "/tests/data/zoo_golden.txt");
+// Lines of "model batch logits..." as tools/export_models.py writes them.
+std::vector<Golden> ReadGoldens(const std::string& path) {
+  std::ifstream in(path);
   std::vector<Golden> out;
   std::string line;
   while (std::getline(in, line)) {
@@ -40,6 +41,8 @@ std::vector<Golden> ReadGoldens() {
   }
   return out;
 }
+
+std::vector<Golden> ReadGoldens() { return ReadGoldens(CNNSERVE_SOURCE_DIR "/tests/data/zoo_golden.txt"); }
 
 void ExpectMatchesGolden(const Model& model, const Golden& golden) {
   const int64_t per_item = ItemElements(model.input().shape);
@@ -137,13 +140,7 @@ TEST(BigModelsTest, TorchExportedModelsMatchPyTorch) {
     const std::string onnx = path.substr(0, path.size() - 11) + ".onnx";
     auto model = Model::Load(onnx);
     ASSERT_TRUE(model.ok()) << model.status();
-    std::ifstream in(path);
-    std::string line;
-    while (std::getline(in, line)) {
-      std::istringstream s(line);
-      Golden g;
-      s >> g.model >> g.batch;
-      for (float v; s >> v;) g.logits.push_back(v);
+    for (const Golden& g : ReadGoldens(path)) {
       SCOPED_TRACE(onnx);
       ExpectMatchesGolden(**model, g);
     }
