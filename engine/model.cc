@@ -122,6 +122,11 @@ std::unique_ptr<ExecutionContext> Model::CreateContext(int threads) const {
       new ExecutionContext(std::make_unique<ExecutionContext::Impl>(engine_->engine, threads)));
 }
 
+size_t Model::WeightBytes() const {
+  absl::MutexLock lock(&mu_);
+  return weights_->bytes();
+}
+
 absl::Status Model::Prepare(int64_t batch, int threads) const {
   return PlanFor(batch, threads).status();
 }

@@ -75,6 +75,10 @@ class Model {
   // liveness planner), and what it would need with no reuse.
   absl::StatusOr<std::pair<size_t, size_t>> ActivationBytes(int64_t batch) const;
 
+  // Bytes of weights held in the layouts the compiled plans use (a weight
+  // two plans want in different layouts counts twice).
+  size_t WeightBytes() const;
+
   // Runs `batch` items. `input` holds batch x input().shape[1:] floats, row-major.
   // `outputs` receives one tensor per model output, in outputs() order.
   absl::Status Run(ExecutionContext& context, int64_t batch, absl::Span<const float> input,

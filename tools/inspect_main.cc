@@ -52,5 +52,6 @@ int main(int argc, char** argv) {
               acts / 1e6, static_cast<long long>(batch));
   std::printf("activation arena after liveness planning: %.1f MB (%.1f MB without reuse)\n",
               arena->first / 1e6, arena->second / 1e6);
+  std::printf("weights in the layouts the plans use: %.1f MB\n", (*model)->WeightBytes() / 1e6);
   return 0;
 }
