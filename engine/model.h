@@ -92,6 +92,8 @@ class Model {
   // Plans are per (batch, threads): oneDNN fixes a primitive's parallel
   // decomposition when it is created.
   absl::StatusOr<const Plan*> PlanFor(int64_t batch, int threads) const;
+  // Whether Run splits `batch` into one single-threaded sub-batch per thread.
+  bool SplitsAcrossThreads(int64_t batch, int threads) const;
 
   Graph graph_;
   std::unique_ptr<EngineHandle> engine_;
