@@ -5,6 +5,7 @@
 #include "client/grpc_error.h"
 #include "engine/status_macros.h"
 #include "grpc_predict_v2.grpc.pb.h"
+#include "health.grpc.pb.h"
 #include "grpcpp/client_context.h"
 
 namespace cnnserve::client {
@@ -24,8 +25,18 @@ absl::Status Health(const std::shared_ptr<grpc::Channel>& channel, std::ostream&
     context.set_deadline(deadline);
     RETURN_IF_ERROR(FromGrpc("ServerReady", stub->ServerReady(&context, {}, &ready)));
   }
+  // grpc.health.v1, as Kubernetes' probes see it.
+  grpc::health::v1::HealthCheckResponse grpc_health;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(deadline);
+    RETURN_IF_ERROR(FromGrpc("Health.Check",
+                             grpc::health::v1::Health::NewStub(channel)->Check(&context, {},
+                                                                               &grpc_health)));
+  }
   out << "live: " << (live.live() ? "yes" : "no") << "\nready: " << (ready.ready() ? "yes" : "no")
-      << "\n";
+      << "\ngrpc health: "
+      << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(grpc_health.status()) << "\n";
   if (!ready.ready()) return absl::UnavailableError("the server is not ready");
   return absl::OkStatus();
 }

@@ -1,6 +1,7 @@
 // `cnnserve-client health`: asks the server whether it is live and ready
-// (KServe v2 ServerLive / ServerReady). Fails (UNAVAILABLE) when it is not
-// ready, so it serves as a container health check.
+// (KServe v2 ServerLive / ServerReady) and what gRPC health checking says
+// for the server. Fails (UNAVAILABLE) when it is not ready, so it serves
+// as a container health check.
 #ifndef CNNSERVE_CLIENT_HEALTH_H_
 #define CNNSERVE_CLIENT_HEALTH_H_
 

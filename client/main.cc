@@ -8,6 +8,7 @@
 #include "absl/flags/usage.h"
 #include "client/classify.h"
 #include "client/health.h"
+#include "client/metadata.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 
@@ -24,6 +25,7 @@ constexpr char kUsage[] =
     "cnnserve-client COMMAND [flags]\n"
     "  classify FILE|DIR ... --model=M [--version=V] [--top_k=5] [--batch=N] [--json]\n"
     "  health\n"
+    "  metadata MODEL [--version=V] [--json]\n"
     "Common flags: --server=HOST:PORT (default localhost:8001)";
 
 }  // namespace
@@ -49,6 +51,11 @@ int main(int argc, char** argv) {
     status = cnnserve::client::Classify(channel, options, std::cout);
   } else if (command == "health") {
     status = cnnserve::client::Health(channel, std::cout);
+  } else if (command == "metadata") {
+    status = positional.size() == 3
+                 ? cnnserve::client::Metadata(channel, positional[2], absl::GetFlag(FLAGS_version),
+                                              absl::GetFlag(FLAGS_json), std::cout)
+                 : absl::InvalidArgumentError("usage: cnnserve-client metadata MODEL");
   } else {
     std::cerr << "unknown command '" << command << "'\n" << kUsage << "\n";
     return 2;

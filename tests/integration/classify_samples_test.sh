@@ -52,6 +52,12 @@ for f in "$SRC"/samples/digit_*.png; do
     echo "FAIL: $f classified as '$got', expected '$want'"; failed=$((failed + 1)); fi
 done
 
+# Metadata names the input the README's example feeds.
+"$BIN/cnnserve-client" metadata --server=127.0.0.1:$GRPC_PORT digits_lenet5 | tee "$WORK/meta.txt"
+grep -q "input     input FP32 \[-1,1,32,32\]" "$WORK/meta.txt" || { echo "FAIL: metadata"; failed=$((failed + 1)); }
+"$BIN/cnnserve-client" health --server=127.0.0.1:$GRPC_PORT | grep -q "grpc health: SERVING" || {
+  echo "FAIL: gRPC health is not SERVING"; failed=$((failed + 1)); }
+
 # A bad request gets a clear error and a non-zero exit; the server stays up.
 if "$BIN/cnnserve-client" classify --server=127.0.0.1:$GRPC_PORT --model=nope "$SRC/samples" 2>"$WORK/err"; then
   echo "FAIL: unknown model accepted"; failed=$((failed + 1)); fi
