@@ -1,8 +1,10 @@
 #include "server/batcher.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace cnnserve::server {
 
@@ -11,23 +13,47 @@ absl::StatusOr<std::unique_ptr<Batcher>> Batcher::Create(const Options& options,
     return absl::InvalidArgumentError(
         absl::StrCat("max_batch_size must be at least 1, got ", options.max_batch_size));
   }
-  if (options.max_queued_tasks < 1) {
+  for (int64_t p : options.preferred_batch_sizes) {
+    if (p < 1 || p > options.max_batch_size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("preferred_batch_size ", p, " must be in [1, max_batch_size ",
+                       options.max_batch_size, "]"));
+    }
+  }
+  if (options.max_queue_delay_micros < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_queue_delay_micros must not be negative, got ", options.max_queue_delay_micros));
+  }
+  if (options.max_queue_size < 1) {
     return absl::InvalidArgumentError(
-        absl::StrCat("max_queued_tasks must be at least 1, got ", options.max_queued_tasks));
+        absl::StrCat("max_queue_size must be at least 1, got ", options.max_queue_size));
+  }
+  if (options.instances < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a batcher needs at least 1 instance, got ", options.instances));
   }
   if (!run) return absl::InvalidArgumentError("a batcher needs a run callback");
   return std::unique_ptr<Batcher>(new Batcher(options, std::move(run)));
 }
 
 Batcher::Batcher(const Options& options, RunBatch run)
-    : options_(options), run_(std::move(run)), worker_([this] { Work(); }) {}
+    : options_(options),
+      clock_(options.clock != nullptr ? options.clock : RealClock()),
+      run_(std::move(run)) {
+  absl::MutexLock lock(&stop_mu_);
+  for (int i = 0; i < options_.instances; ++i) workers_.emplace_back([this, i] { Work(i); });
+}
 
-Batcher::~Batcher() {
+Batcher::~Batcher() { Stop(); }
+
+void Batcher::Stop() {
+  absl::MutexLock stop_lock(&stop_mu_);
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  worker_.join();
+  for (std::thread& w : workers_) w.join();
+  workers_.clear();
 }
 
 absl::Status Batcher::Schedule(std::unique_ptr<BatchTask>* task) {
@@ -38,12 +64,14 @@ absl::Status Batcher::Schedule(std::unique_ptr<BatchTask>* task) {
                                                    options_.max_batch_size));
   }
   absl::MutexLock lock(&mu_);
-  if (stopping_) return absl::UnavailableError("the model is shutting down");
-  if (static_cast<int64_t>(queue_.size()) >= options_.max_queued_tasks) {
+  if (stopping_) return absl::UnavailableError("the model is being unloaded");
+  if (static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "the model's queue is full (", options_.max_queued_tasks, " requests); retry later"));
+        "the model's queue is full (max_queue_size ", options_.max_queue_size,
+        " requests); retry later or raise dynamic_batching.max_queue_size"));
   }
-  queue_.push_back(std::move(*task));
+  queue_.push_back(Entry{std::move(*task), clock_->Now()});
+  ++generation_;
   return absl::OkStatus();
 }
 
@@ -52,25 +80,112 @@ int64_t Batcher::queued_tasks() const {
   return queue_.size();
 }
 
-void Batcher::Work() {
+int64_t Batcher::PlanLocked(absl::Time now, absl::Time* wake) const {
+  if (queue_.empty()) return 0;
+  int64_t items = 0, take = 0, preferred = 0;
+  bool full = false;
+  for (const Entry& e : queue_) {
+    if (items + e.task->size() > options_.max_batch_size) {
+      full = true;  // the batch cannot grow past this task
+      break;
+    }
+    items += e.task->size();
+    ++take;
+    const auto& sizes = options_.preferred_batch_sizes;
+    if (std::find(sizes.begin(), sizes.end(), items) != sizes.end()) preferred = take;
+  }
+  if (full || items == options_.max_batch_size) return take;
+  if (preferred > 0) return preferred;
+  const absl::Time send_by = queue_.front().enqueued + absl::Microseconds(options_.max_queue_delay_micros);
+  if (stopping_ || now >= send_by) return take;
+  *wake = send_by;
+  for (const Entry& e : queue_) *wake = std::min(*wake, e.task->deadline());
+  return 0;
+}
+
+void Batcher::DropDeadLocked(absl::Time now, std::vector<Entry>* expired,
+                             std::vector<Entry>* cancelled) {
+  auto dead = [&](Entry& e) {
+    if (e.task->deadline() <= now) {
+      expired->push_back(std::move(e));
+      return true;
+    }
+    if (e.task->cancelled()) {
+      cancelled->push_back(std::move(e));
+      return true;
+    }
+    return false;
+  };
+  queue_.erase(std::remove_if(queue_.begin(), queue_.end(), dead), queue_.end());
+}
+
+bool Batcher::SettledLocked() const {
+  if (waiting_workers_ != options_.instances) return false;
+  const absl::Time now = clock_->Now();
+  for (const Entry& e : queue_) {
+    if (e.task->deadline() <= now || e.task->cancelled()) return false;
+  }
+  absl::Time wake = absl::InfiniteFuture();
+  return PlanLocked(now, &wake) == 0;
+}
+
+void Batcher::AwaitSettledForTest() const {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](const Batcher* b) ABSL_NO_THREAD_SAFETY_ANALYSIS { return b->SettledLocked(); }, this));
+}
+
+void Batcher::Work(int instance) {
   for (;;) {
-    std::vector<std::unique_ptr<BatchTask>> batch;
+    std::vector<Entry> batch, expired, cancelled;
     {
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](Batcher* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(b->mu_) {
-            return b->stopping_ || !b->queue_.empty();
-          },
-          this));
-      if (queue_.empty()) return;  // stopping, and everything queued has run
-      int64_t items = 0;
-      while (!queue_.empty() && items + queue_.front()->size() <= options_.max_batch_size) {
-        items += queue_.front()->size();
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+      for (;;) {
+        const absl::Time now = clock_->Now();
+        DropDeadLocked(now, &expired, &cancelled);
+        if (!expired.empty() || !cancelled.empty()) break;  // answer them first
+        absl::Time wake = absl::InfiniteFuture();
+        const int64_t take = PlanLocked(now, &wake);
+        if (take > 0) {
+          for (int64_t i = 0; i < take; ++i) {
+            batch.push_back(std::move(queue_.front()));
+            queue_.pop_front();
+          }
+          ++running_workers_;
+          break;
+        }
+        if (queue_.empty() && stopping_) return;
+        struct Args {
+          const Batcher* batcher;
+          int64_t seen;
+        } args{this, generation_};
+        ++waiting_workers_;
+        clock_->AwaitWithDeadline(
+            &mu_,
+            absl::Condition(
+                +[](Args* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                  return a->batcher->stopping_ || a->batcher->generation_ != a->seen;
+                },
+                &args),
+            wake);
+        --waiting_workers_;
       }
     }
-    run_(std::move(batch));
+    for (Entry& e : expired) {
+      e.task->Fail(absl::DeadlineExceededError(absl::StrCat(
+          "the request's deadline passed after ",
+          absl::FormatDuration(clock_->Now() - e.enqueued), " in the model's queue; it was not run")));
+    }
+    for (Entry& e : cancelled) {
+      e.task->Fail(absl::CancelledError("the request was cancelled while queued; it was not run"));
+    }
+    if (batch.empty()) continue;
+    std::vector<std::unique_ptr<BatchTask>> tasks;
+    tasks.reserve(batch.size());
+    for (Entry& e : batch) tasks.push_back(std::move(e.task));
+    run_(instance, std::move(tasks));
+    absl::MutexLock lock(&mu_);
+    --running_workers_;
   }
 }
 

@@ -1,15 +1,24 @@
-// Batcher: a per-model queue that groups independent tasks into batches and
-// hands each batch to a run callback on its own worker thread.
+// Batcher: a per-model dynamic batching scheduler, with the semantics of
+// Triton's dynamic batcher.
 //
-// It is generic: it knows tasks (with a size in items), batches and a
-// callback, nothing of gRPC or oneDNN, so it is tested with a fake runner.
-// Schedule() never blocks: a full queue is RESOURCE_EXHAUSTED at once, a
-// stopped batcher UNAVAILABLE. A batch is formed as soon as the worker is
-// free, from the tasks queued at that moment, up to max_batch_size items.
-// (Delayed batching and preferred sizes come with the scheduler issue.)
+//  - A batch forms when an instance (a worker thread) is free.
+//  - It is sent at once when it reaches max_batch_size items, when the next
+//    queued task would not fit, or when its item count is one of the
+//    preferred sizes (the largest that can be formed). Otherwise it waits at
+//    most max_queue_delay_micros after the oldest task was queued, then goes
+//    with what it has. A task of N items is never split across batches.
+//  - The queue is bounded: Schedule() never blocks, and a full queue is
+//    RESOURCE_EXHAUSTED at once.
+//  - A task whose deadline passes in the queue is failed with
+//    DEADLINE_EXCEEDED, and a cancelled one with CANCELLED; neither is run.
 //
-// Thread-safe: Schedule() may be called from any thread. The destructor
-// stops accepting tasks, runs every task already queued, then joins.
+// It is generic: it knows tasks (a size in items, a deadline, a cancelled
+// flag), batches and a run callback, nothing of gRPC or oneDNN, and takes
+// its time from a Clock so that tests drive it with a fake clock.
+//
+// Thread-safe: Schedule() may be called from any thread. Stop() (and the
+// destructor) stops accepting tasks, runs every task already queued without
+// waiting for the queue delay, then joins the workers.
 #ifndef CNNSERVE_SERVER_BATCHER_H_
 #define CNNSERVE_SERVER_BATCHER_H_
 
@@ -22,6 +31,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/clock.h"
 
 namespace cnnserve::server {
 
@@ -30,36 +41,76 @@ class BatchTask {
   virtual ~BatchTask() = default;
   // Items this task adds to a batch (the N of its [N, ...] input).
   virtual int64_t size() const = 0;
+  // When the caller stops waiting for it, on the batcher's clock.
+  virtual absl::Time deadline() const { return absl::InfiniteFuture(); }
+  // Whether the caller has gone away; polled when batches are formed.
+  virtual bool cancelled() const { return false; }
+  // Answers the task without running it. Called at most once, by the
+  // batcher, for a task it drops (deadline passed or cancelled).
+  virtual void Fail(const absl::Status& status) = 0;
 };
 
 class Batcher {
  public:
   struct Options {
-    int64_t max_batch_size = 32;    // items, not tasks
-    int64_t max_queued_tasks = 1024;
+    int64_t max_batch_size = 32;              // items, not tasks
+    std::vector<int64_t> preferred_batch_sizes = {};  // items; each in [1, max_batch_size]
+    int64_t max_queue_delay_micros = 0;       // 0: send whatever is queued at once
+    int64_t max_queue_size = 1024;            // tasks waiting, not items
+    int instances = 1;                        // worker threads, each with its own runner
+    Clock* clock = nullptr;                   // null: the real clock
   };
-  // Runs one batch; called on the worker thread only. It owns the tasks and
-  // must complete each of them (answer its caller), whatever happens.
-  using RunBatch = std::function<void(std::vector<std::unique_ptr<BatchTask>> batch)>;
+  // Runs one batch on worker `instance` (0 <= instance < instances). It owns
+  // the tasks and must answer each of them, whatever happens.
+  using RunBatch =
+      std::function<void(int instance, std::vector<std::unique_ptr<BatchTask>> batch)>;
 
   static absl::StatusOr<std::unique_ptr<Batcher>> Create(const Options& options, RunBatch run);
-  ~Batcher();
+  ~Batcher();  // Stop()
+
+  // Stops accepting tasks, runs every queued one (without waiting for the
+  // queue delay) and joins the workers. Idempotent; not from a worker.
+  void Stop();
 
   // Takes ownership of *task iff it returns OK (then *task is null).
+  // INVALID_ARGUMENT if it cannot fit a batch, RESOURCE_EXHAUSTED if the
+  // queue is full, UNAVAILABLE once the batcher is stopping.
   absl::Status Schedule(std::unique_ptr<BatchTask>* task);
 
   int64_t queued_tasks() const;
+  const Options& options() const { return options_; }
+
+  // For tests: blocks until every worker is idle, waiting with nothing it
+  // could send at the clock's current time. Never call it while a runner is
+  // held busy.
+  void AwaitSettledForTest() const;
 
  private:
+  struct Entry {
+    std::unique_ptr<BatchTask> task;
+    absl::Time enqueued;
+  };
+  // How many tasks from the front of the queue to send now (0: wait until
+  // *wake or until something changes).
+  int64_t PlanLocked(absl::Time now, absl::Time* wake) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropDeadLocked(absl::Time now, std::vector<Entry>* expired,
+                      std::vector<Entry>* cancelled) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool SettledLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   Batcher(const Options& options, RunBatch run);
-  void Work();
+  void Work(int instance);
 
   const Options options_;
+  Clock* const clock_;
   const RunBatch run_;
   mutable absl::Mutex mu_;
-  std::deque<std::unique_ptr<BatchTask>> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Entry> queue_ ABSL_GUARDED_BY(mu_);
+  int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // bumped by every Schedule
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread worker_;
+  int waiting_workers_ ABSL_GUARDED_BY(mu_) = 0;
+  int running_workers_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Mutex stop_mu_;  // serialises Stop()
+  std::vector<std::thread> workers_ ABSL_GUARDED_BY(stop_mu_);
 };
 
 }  // namespace cnnserve::server

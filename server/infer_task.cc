@@ -7,6 +7,11 @@
 
 namespace cnnserve::server {
 
+void InferTask::Fail(const absl::Status& status) {
+  if (metrics != nullptr) metrics->queue_depth->Decrement();
+  done(status);
+}
+
 void RunInferBatch(const engine::Model& model, engine::ExecutionContext& context,
                    const ModelMetrics& metrics, std::vector<std::unique_ptr<BatchTask>> batch) {
   std::vector<InferTask*> tasks;

@@ -3,6 +3,7 @@
 #ifndef CNNSERVE_SERVER_INFER_TASK_H_
 #define CNNSERVE_SERVER_INFER_TASK_H_
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -19,6 +20,9 @@ struct InferTask : BatchTask {
   int64_t items = 0;
   std::vector<float> input;  // items x the model's per-item input, row-major
   absl::Time enqueued;       // when it was scheduled
+  absl::Time deadline_at = absl::InfiniteFuture();
+  std::function<bool()> is_cancelled;  // may be empty
+  const ModelMetrics* metrics = nullptr;  // queue depth; may be null
   // Set by RunInferBatch before `done`: time queued, and the batch's compute time.
   absl::Duration queued;
   absl::Duration compute;
@@ -27,6 +31,10 @@ struct InferTask : BatchTask {
   absl::AnyInvocable<void(absl::StatusOr<std::vector<engine::Tensor>>)> done;
 
   int64_t size() const override { return items; }
+  absl::Time deadline() const override { return deadline_at; }
+  bool cancelled() const override { return is_cancelled && is_cancelled(); }
+  // Leaves the queue (and the queue-depth gauge) unrun, answering `status`.
+  void Fail(const absl::Status& status) override;
 };
 
 // Concatenates the tasks' inputs, runs them as one batch, and hands each task

@@ -1,5 +1,6 @@
 #include "server/inference_service.h"
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <utility>
@@ -27,6 +28,21 @@ void AddTensorMetadata(const engine::ValueInfo& v,
   t->set_name(v.name);
   t->set_datatype("FP32");
   for (int64_t d : v.shape) t->add_shape(d);
+}
+
+void SetString(inference::ModelMetadataResponse::TensorMetadata* t, const std::string& key,
+               const std::string& value) {
+  (*t->mutable_parameters())[key].set_string_param(value);
+}
+
+// Our one repository answers to "" and to its own path or directory name.
+absl::Status CheckRepositoryName(const ModelRepository& repo, const std::string& name) {
+  if (name.empty() || name == repo.root() ||
+      name == std::filesystem::path(repo.root()).lexically_normal().filename().string()) {
+    return absl::OkStatus();
+  }
+  return absl::NotFoundError(absl::StrCat("unknown repository '", name,
+                                          "'; this server serves one, '", repo.root(), "'"));
 }
 
 }  // namespace
@@ -62,6 +78,7 @@ grpc::ServerUnaryReactor* InferenceService::ServerMetadata(
   response->set_name("cnnserve");
   response->set_version(CNNSERVE_VERSION);
   response->add_extensions("classification");
+  response->add_extensions("model_repository");
   return Finish(context, absl::OkStatus());
 }
 
@@ -73,8 +90,21 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
   const ServedModel& m = **model;
   response->set_name(m.name);
   response->add_versions(std::to_string(m.version));
-  response->set_platform("onnx");
-  AddTensorMetadata(m.model->input(), response->add_inputs());
+  response->set_platform(m.config.platform());
+  auto* input = response->add_inputs();
+  AddTensorMetadata(m.model->input(), input);
+  if (m.accepts_images) {
+    const image::PreprocessSpec& p = m.preprocess;
+    SetString(input, "image_datatype", "BYTES");
+    SetString(input, "image_formats", "JPEG,PNG");
+    SetString(input, "image_preprocessing",
+              absl::StrCat(p.channels == 1 ? "GRAY" : p.bgr ? "BGR" : "RGB",
+                           p.resize_shorter > 0 ? absl::StrCat(" resize_shorter=", p.resize_shorter,
+                                                               " center_crop")
+                           : p.crop_only    ? " center_crop"
+                                            : " resize",
+                           " to ", p.height, "x", p.width, " scale=", p.scale));
+  }
   for (const engine::ValueInfo& out : m.model->outputs()) {
     AddTensorMetadata(out, response->add_outputs());
   }
@@ -120,8 +150,9 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
     finish(found.status(), 0, {}, {});
     return reactor;
   }
-  const ServedModel* m = *found;
-  auto input = DecodeInferInput(*request, m->model->input());
+  std::shared_ptr<const ServedModel> m = *std::move(found);
+  auto input = DecodeInferInput(*request, m->model->input(),
+                                m->accepts_images ? &m->preprocess : nullptr);
   absl::Status valid = input.status();
   if (valid.ok()) valid = ResolveRequestedOutputs(*request, m->model->outputs()).status();
   metrics->preprocess_duration->Observe(absl::ToDoubleSeconds(absl::Now() - arrived));
@@ -129,30 +160,73 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
     finish(valid, 0, {}, {});
     return reactor;
   }
-  auto task = std::make_unique<InferTask>();
-  task->items = input->items;
-  task->input = std::move(input->data);
-  task->enqueued = absl::Now();
-  InferTask* raw = task.get();
-  task->done = [m, request, response, raw, finish](absl::StatusOr<std::vector<engine::Tensor>> out) {
-    absl::Status status = out.status();
-    if (status.ok()) {
-      response->set_model_name(m->name);
-      response->set_model_version(std::to_string(m->version));
-      response->set_id(request->id());
-      status = EncodeInferOutputs(*request, m->model->outputs(), *out, m->labels, response);
-    }
-    finish(status, raw->items, raw->queued, raw->compute);
-  };
-  const int64_t items = task->items;
-  std::unique_ptr<BatchTask> base = std::move(task);
-  metrics->queue_depth->Increment();
-  absl::Status scheduled = m->batcher->Schedule(&base);
-  if (!scheduled.ok()) {
-    metrics->queue_depth->Decrement();
-    finish(scheduled, items, {}, {});
-  }
+  const int64_t items = input->items;
+  const ServedModel* model = m.get();
+  SubmitInfer(std::move(m), items, std::move(input->data),
+              RequestDeadline(*context, model->default_timeout()),
+              [context] { return context->IsCancelled(); },
+              [model, request, response, items, finish](
+                  absl::StatusOr<std::vector<engine::Tensor>> out, absl::Duration queued,
+                  absl::Duration compute) {
+                absl::Status status = out.status();
+                if (status.ok()) {
+                  response->set_model_name(model->name);
+                  response->set_model_version(std::to_string(model->version));
+                  response->set_id(request->id());
+                  status = EncodeInferOutputs(*request, model->model->outputs(), *out,
+                                              model->labels, response);
+                }
+                finish(status, items, queued, compute);
+              });
   return reactor;
+}
+
+grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(
+    grpc::CallbackServerContext* context, const inference::RepositoryIndexRequest* request,
+    inference::RepositoryIndexResponse* response) {
+  if (absl::Status s = CheckRepositoryName(*repository_, request->repository_name()); !s.ok()) {
+    return Finish(context, s);
+  }
+  for (const ModelRepository::IndexEntry& e : repository_->Index(request->ready())) {
+    auto* m = response->add_models();
+    m->set_name(e.name);
+    m->set_version(e.version);
+    m->set_state(e.state);
+    m->set_reason(e.reason);
+  }
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(
+    grpc::CallbackServerContext* context, const inference::RepositoryModelLoadRequest* request,
+    inference::RepositoryModelLoadResponse*) {
+  if (absl::Status s = CheckRepositoryName(*repository_, request->repository_name()); !s.ok()) {
+    return Finish(context, s);
+  }
+  if (!request->parameters().empty()) {
+    return Finish(context, absl::InvalidArgumentError(absl::StrCat(
+                               "load parameter '", request->parameters().begin()->first,
+                               "' is not supported; cnnserve loads a model from its directory "
+                               "(edit config.pbtxt or add a version there)")));
+  }
+  if (draining_) return Finish(context, absl::UnavailableError("the server is shutting down"));
+  return Finish(context, repository_->Load(request->model_name()));
+}
+
+grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(
+    grpc::CallbackServerContext* context, const inference::RepositoryModelUnloadRequest* request,
+    inference::RepositoryModelUnloadResponse*) {
+  if (absl::Status s = CheckRepositoryName(*repository_, request->repository_name()); !s.ok()) {
+    return Finish(context, s);
+  }
+  for (const auto& [key, value] : request->parameters()) {
+    if (key != "unload_dependents") {  // no ensembles: there are no dependents
+      return Finish(context, absl::InvalidArgumentError(absl::StrCat(
+                                 "unload parameter '", key,
+                                 "' is not supported; only 'unload_dependents' is")));
+    }
+  }
+  return Finish(context, repository_->Unload(request->model_name()));
 }
 
 }  // namespace cnnserve::server

@@ -1,7 +1,10 @@
-// The KServe v2 gRPC service (package inference) over a ModelRepository.
+// The KServe v2 gRPC service (package inference) over a ModelRepository,
+// with Triton's model repository extension (RepositoryIndex,
+// RepositoryModelLoad, RepositoryModelUnload).
 // A thin adapter: it validates and converts messages (tensor_codec), hands
 // work to the model's batcher, and answers from the batcher's thread; no
-// gRPC thread waits for inference.
+// gRPC thread waits for inference. Repository loads and unloads do block
+// their gRPC thread for the load; they are rare.
 #ifndef CNNSERVE_SERVER_INFERENCE_SERVICE_H_
 #define CNNSERVE_SERVER_INFERENCE_SERVICE_H_
 
@@ -17,7 +20,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
  public:
   // `repository` and `metrics` must outlive the service and every RPC it
   // has accepted. With `access_log`, every ModelInfer is logged.
-  InferenceService(const ModelRepository* repository, Metrics* metrics, bool access_log)
+  InferenceService(ModelRepository* repository, Metrics* metrics, bool access_log)
       : repository_(repository), metrics_(metrics), access_log_(access_log) {}
 
   // While draining, readiness is false and new inference is UNAVAILABLE.
@@ -43,9 +46,18 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
                                        const inference::ModelInferRequest* request,
                                        inference::ModelInferResponse* response) override;
+  grpc::ServerUnaryReactor* RepositoryIndex(grpc::CallbackServerContext* context,
+                                            const inference::RepositoryIndexRequest* request,
+                                            inference::RepositoryIndexResponse* response) override;
+  grpc::ServerUnaryReactor* RepositoryModelLoad(
+      grpc::CallbackServerContext* context, const inference::RepositoryModelLoadRequest* request,
+      inference::RepositoryModelLoadResponse* response) override;
+  grpc::ServerUnaryReactor* RepositoryModelUnload(
+      grpc::CallbackServerContext* context, const inference::RepositoryModelUnloadRequest* request,
+      inference::RepositoryModelUnloadResponse* response) override;
 
  private:
-  const ModelRepository* repository_;
+  ModelRepository* repository_;
   Metrics* metrics_;
   const bool access_log_;
   std::atomic<bool> draining_{false};

@@ -1,6 +1,8 @@
 // cnnserve: serves the models of a repository over gRPC (KServe v2) and HTTP.
 #include <csignal>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -10,11 +12,22 @@
 #include "server/model_repository.h"
 #include "server/server.h"
 
-ABSL_FLAG(std::string, model_repository, "models", "Directory of <model>/<version>/model.onnx");
+ABSL_FLAG(std::string, model_repository, "models",
+          "Directory of <model>/[config.pbtxt] and <model>/<version>/model.onnx");
+ABSL_FLAG(std::string, model_control_mode, "none",
+          "none: load every model at start; poll: also follow the repository's changes every "
+          "--repository_poll_secs; explicit: load only --load_model and what "
+          "RepositoryModelLoad asks for");
+ABSL_FLAG(std::vector<std::string>, load_model, {},
+          "In explicit mode, models to load at start (comma-separated; * for all)");
+ABSL_FLAG(int, repository_poll_secs, 15, "In poll mode, seconds between repository scans");
+ABSL_FLAG(int64_t, max_message_bytes, 64 << 20,
+          "Largest gRPC message accepted or sent; larger ones get RESOURCE_EXHAUSTED");
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on");
 ABSL_FLAG(int, grpc_port, 8001, "gRPC port (0: any free port)");
 ABSL_FLAG(int, http_port, 8000, "HTTP port for health (0: any free port)");
-ABSL_FLAG(int64_t, max_batch_size, 32, "Largest batch, in items, a model runs at once");
+ABSL_FLAG(int64_t, max_batch_size, 32,
+          "Largest batch, in items, for models whose config.pbtxt does not set max_batch_size");
 ABSL_FLAG(int, exit_timeout_secs, 30, "On SIGTERM/SIGINT, how long to wait for accepted requests");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(bool, access_log, false, "Log every ModelInfer: model, version, code, items, timings, peer");
@@ -44,20 +57,29 @@ int main(int argc, char** argv) {
   options.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   options.exit_timeout = absl::Seconds(absl::GetFlag(FLAGS_exit_timeout_secs));
   options.access_log = absl::GetFlag(FLAGS_access_log);
+  options.model_control_mode = absl::GetFlag(FLAGS_model_control_mode);
+  options.load_models = absl::GetFlag(FLAGS_load_model);
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  if (absl::GetFlag(FLAGS_repository_poll_secs) < 1) {
+    cs::Log(cs::Severity::kError, "bad flag", {{"reason", "--repository_poll_secs must be at least 1"}});
+    return 2;
+  }
+  options.repository_poll = absl::Seconds(absl::GetFlag(FLAGS_repository_poll_secs));
   auto server = cs::Server::Start(options);
   if (!server.ok()) {
     cs::Log(cs::Severity::kError, "cannot start", {{"reason", server.status().ToString()}});
     return 1;
   }
   int ready = 0, total = 0;
-  for (const auto& [name, entry] : (*server)->repository().entries()) {
+  for (const auto& entry : (*server)->repository().Index(/*ready_only=*/false)) {
     ++total;
-    ready += entry.status.ok();
+    ready += entry.state == "READY";
   }
   cs::Log(cs::Severity::kInfo, "cnnserve listening",
           {{"grpc", absl::StrCat(options.host, ":", (*server)->grpc_port())},
            {"http", absl::StrCat(options.host, ":", (*server)->http_port())},
-           {"models_ready", absl::StrCat(ready, "/", total)},
+           {"versions_ready", absl::StrCat(ready, "/", total)},
+           {"model_control_mode", options.model_control_mode},
            {"repository", options.model_repository}});
 
   int signal = 0;

@@ -1,6 +1,10 @@
 // Server: the whole cnnserve process minus main(): the model repository, the
 // gRPC services and the HTTP endpoint, started together and stopped in order.
 //
+// Start(): listeners first (liveness answers while models load), then the
+// startup models load and warm; Start returns once they have, so the
+// server is ready unless a model failed. In poll mode a thread reconciles
+// the repository with the disk every repository_poll.
 // Shutdown(): readiness turns false, the listeners stop taking new calls,
 // requests already accepted are answered, then models are unloaded.
 #ifndef CNNSERVE_SERVER_SERVER_H_
@@ -8,16 +12,22 @@
 
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 
 namespace grpc {
+class HealthCheckServiceInterface;
 class Server;
 }
 
 namespace cnnserve::server {
 
+class ClassifierService;
 class HttpServer;
 class InferenceService;
 class Metrics;
@@ -30,7 +40,11 @@ class Server {
     std::string host = "0.0.0.0";
     int grpc_port = 8001;  // 0: the kernel picks a free port
     int http_port = 8000;  // 0: the kernel picks a free port
-    int64_t max_batch_size = 32;
+    int64_t max_batch_size = 32;  // for models whose config does not say
+    std::string model_control_mode = "none";  // none, poll or explicit
+    std::vector<std::string> load_models;     // explicit mode: loaded at start ("*": all)
+    absl::Duration repository_poll = absl::Seconds(15);  // poll mode
+    int64_t max_message_bytes = 64 << 20;     // larger requests: RESOURCE_EXHAUSTED
     bool access_log = false;  // log every ModelInfer
     absl::Duration exit_timeout = absl::Seconds(30);
   };
@@ -52,6 +66,11 @@ class Server {
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<ModelRepository> repository_;
   std::unique_ptr<InferenceService> inference_;
+  std::unique_ptr<ClassifierService> classifier_;
+  absl::Notification stop_polling_;
+  absl::Mutex health_mu_;
+  grpc::HealthCheckServiceInterface* health_ ABSL_GUARDED_BY(health_mu_) = nullptr;
+  std::thread poller_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<HttpServer> http_;
   int grpc_port_ = 0;

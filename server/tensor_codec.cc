@@ -56,8 +56,78 @@ void AppendClassification(const engine::Tensor& out, int64_t k,
 
 }  // namespace
 
+absl::StatusOr<std::vector<std::string_view>> SplitRawBytes(const std::string& raw,
+                                                            const std::string& input_name) {
+  std::vector<std::string_view> elements;
+  size_t pos = 0;
+  while (pos < raw.size()) {
+    if (raw.size() - pos < 4) {
+      return Invalid(absl::StrCat("input '", input_name, "' raw BYTES content is truncated at byte ",
+                                  pos, ": each element needs a 4-byte little-endian length prefix"));
+    }
+    const auto* p = reinterpret_cast<const unsigned char*>(raw.data() + pos);
+    const uint32_t len = p[0] | (p[1] << 8) | (p[2] << 16) | (uint32_t{p[3]} << 24);
+    pos += 4;
+    if (len > raw.size() - pos) {
+      return Invalid(absl::StrCat("input '", input_name, "' raw BYTES element ", elements.size(),
+                                  " claims ", len, " bytes but only ", raw.size() - pos, " remain"));
+    }
+    elements.emplace_back(raw.data() + pos, len);
+    pos += len;
+  }
+  return elements;
+}
+
+namespace {
+
+absl::StatusOr<DecodedInput> DecodeImageInput(const ModelInferRequest& request,
+                                              const engine::ValueInfo& input,
+                                              const image::PreprocessSpec& spec) {
+  const auto& in = request.inputs(0);
+  engine::Shape shape(in.shape().begin(), in.shape().end());
+  if (shape.empty() || shape.size() > 2 || shape[0] < 1 || (shape.size() == 2 && shape[1] != 1)) {
+    return Invalid("input '" + in.name() + "' is BYTES of shape " + engine::ShapeToString(shape) +
+                   "; images are sent as shape [N] or [N,1], one encoded JPEG or PNG per item");
+  }
+  std::vector<std::string_view> files;
+  const bool has_typed = in.has_contents() && in.contents().bytes_contents_size() > 0;
+  if (request.raw_input_contents_size() > 0 && has_typed) {
+    return Invalid("input '" + in.name() +
+                   "' is given both in raw_input_contents and in contents; send one");
+  }
+  if (request.raw_input_contents_size() > 0) {
+    if (request.raw_input_contents_size() != 1) {
+      return Invalid(absl::StrCat("raw_input_contents has ", request.raw_input_contents_size(),
+                                  " entries for 1 input"));
+    }
+    auto split = SplitRawBytes(request.raw_input_contents(0), in.name());
+    if (!split.ok()) return split.status();
+    files = *std::move(split);
+  } else {
+    for (const std::string& b : in.contents().bytes_contents()) files.emplace_back(b);
+  }
+  if (static_cast<int64_t>(files.size()) != shape[0]) {
+    return Invalid(absl::StrCat("input '", in.name(), "' has shape ", engine::ShapeToString(shape),
+                                " but carries ", files.size(), " images"));
+  }
+  DecodedInput out;
+  out.items = shape[0];
+  const int64_t per_item = engine::ItemElements(input.shape);
+  out.data.resize(per_item * out.items);
+  for (int64_t i = 0; i < out.items; ++i) {
+    absl::Status s = image::DecodeAndPreprocess(files[i], spec, out.data.data() + i * per_item);
+    if (!s.ok()) {
+      return Invalid(absl::StrCat("input '", in.name(), "' image ", i, ": ", s.message()));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<DecodedInput> DecodeInferInput(const ModelInferRequest& request,
-                                              const engine::ValueInfo& input) {
+                                              const engine::ValueInfo& input,
+                                              const image::PreprocessSpec* images) {
   if (request.inputs_size() != 1) {
     return Invalid(absl::StrCat("the model takes 1 input ('", input.name, "'), the request has ",
                                 request.inputs_size()));
@@ -66,9 +136,10 @@ absl::StatusOr<DecodedInput> DecodeInferInput(const ModelInferRequest& request,
   if (in.name() != input.name) {
     return Invalid("unknown input '" + in.name() + "'; the model's input is '" + input.name + "'");
   }
+  if (in.datatype() == "BYTES" && images != nullptr) return DecodeImageInput(request, input, *images);
   if (in.datatype() != "FP32") {
-    return Invalid("input '" + in.name() + "' has datatype '" + in.datatype() +
-                   "'; the model expects FP32");
+    return Invalid("input '" + in.name() + "' has datatype '" + in.datatype() + "'; the model expects FP32" +
+                   (images != nullptr ? " or BYTES (encoded JPEG or PNG images)" : ""));
   }
   engine::Shape shape(in.shape().begin(), in.shape().end());
   bool fits = shape.size() == input.shape.size() && !shape.empty() && shape[0] >= 1;

@@ -8,10 +8,12 @@
 #define CNNSERVE_SERVER_TENSOR_CODEC_H_
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/graph.h"
+#include "engine/image/preprocess.h"
 #include "engine/tensor.h"
 #include "grpc_predict_v2.pb.h"
 
@@ -22,10 +24,19 @@ struct DecodedInput {
   std::vector<float> data;  // row-major, items x per-item shape
 };
 
-// Validates the request's one FP32 input against `input` (dimension 0 free)
-// and copies it out of raw_input_contents or the typed fp32_contents.
+// Validates the request's one input against `input` (dimension 0 free).
+// FP32 is copied out of raw_input_contents or the typed fp32_contents.
+// BYTES (only when `images` is given: the model takes images) has shape [N]
+// or [N, 1], each element an encoded JPEG or PNG file (raw: each prefixed by
+// its 4-byte little-endian length, as KServe and Triton send BYTES), and is
+// decoded and preprocessed per `images`.
 absl::StatusOr<DecodedInput> DecodeInferInput(const inference::ModelInferRequest& request,
-                                              const engine::ValueInfo& input);
+                                              const engine::ValueInfo& input,
+                                              const image::PreprocessSpec* images = nullptr);
+
+// Splits a raw BYTES tensor into its length-prefixed elements.
+absl::StatusOr<std::vector<std::string_view>> SplitRawBytes(const std::string& raw,
+                                                            const std::string& input_name);
 
 // One output the request asked for: which model output, and k > 0 when it
 // asked for the classification extension.

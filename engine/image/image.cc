@@ -1,5 +1,7 @@
 #include "engine/image/image.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -79,6 +81,22 @@ absl::StatusOr<Image> DecodeJpeg(std::string_view bytes, const DecodeOptions& op
     return absl::InvalidArgumentError(absl::StrCat("JPEG header is invalid: ", tjGetErrorStr2(tj.get())));
   }
   if (auto s = CheckSize(width, height, options); !s.ok()) return s;
+  // The smallest DCT scaling whose output still covers the requested size.
+  int count = 0;
+  const tjscalingfactor* factors = tjGetScalingFactors(&count);
+  int best_w = width, best_h = height;
+  const bool scale = options.min_width > 0 || options.min_height > 0 || options.min_shorter_side > 0;
+  for (int i = 0; scale && factors != nullptr && i < count; ++i) {
+    const int w = TJSCALED(width, factors[i]);
+    const int h = TJSCALED(height, factors[i]);
+    if (w >= options.min_width && h >= options.min_height &&
+        std::min(w, h) >= options.min_shorter_side && w * int64_t{h} < best_w * int64_t{best_h}) {
+      best_w = w;
+      best_h = h;
+    }
+  }
+  width = best_w;
+  height = best_h;
   Image out{width, height, options.channels,
             std::vector<uint8_t>(static_cast<size_t>(width) * height * options.channels)};
   const int pixel_format = options.channels == 1 ? TJPF_GRAY : TJPF_RGB;
@@ -117,6 +135,96 @@ Image ResizeNearest(const Image& src, int width, int height) {
                   &src.pixels[(static_cast<size_t>(sy) * src.width + sx) * src.channels],
                   src.channels);
     }
+  }
+  return out;
+}
+
+namespace {
+
+// One output coordinate's source span and normalised triangle weights.
+struct Taps {
+  int first = 0;
+  std::vector<float> weights;
+};
+
+std::vector<Taps> ComputeTaps(int in, int out) {
+  const double scale = static_cast<double>(in) / out;
+  const double support = std::max(scale, 1.0);  // filter radius in source pixels
+  std::vector<Taps> taps(out);
+  for (int o = 0; o < out; ++o) {
+    const double center = (o + 0.5) * scale;
+    const int lo = std::max(0, static_cast<int>(std::floor(center - support)));
+    const int hi = std::min(in, static_cast<int>(std::ceil(center + support)));
+    taps[o].first = lo;
+    double total = 0;
+    std::vector<double> w;
+    for (int i = lo; i < hi; ++i) {
+      const double d = std::abs((i + 0.5 - center) / support);
+      w.push_back(d < 1 ? 1 - d : 0);
+      total += w.back();
+    }
+    if (total == 0) {  // cannot happen for in, out >= 1, but never divide by 0
+      w.assign(1, 1.0);
+      taps[o].first = std::min(in - 1, static_cast<int>(center));
+      total = 1;
+    }
+    for (double x : w) taps[o].weights.push_back(static_cast<float>(x / total));
+  }
+  return taps;
+}
+
+uint8_t ToByte(float v) { return static_cast<uint8_t>(std::clamp(std::lround(v), 0L, 255L)); }
+
+}  // namespace
+
+Image ResizeBilinear(const Image& src, int width, int height) {
+  if (src.width == width && src.height == height) return src;
+  const int c = src.channels;
+  const std::vector<Taps> tx = ComputeTaps(src.width, width);
+  const std::vector<Taps> ty = ComputeTaps(src.height, height);
+  // Horizontal pass into floats (src.height x width), then vertical.
+  std::vector<float> mid(static_cast<size_t>(src.height) * width * c);
+  for (int y = 0; y < src.height; ++y) {
+    const uint8_t* row = &src.pixels[static_cast<size_t>(y) * src.width * c];
+    float* dst = &mid[static_cast<size_t>(y) * width * c];
+    for (int x = 0; x < width; ++x) {
+      for (int ch = 0; ch < c; ++ch) {
+        float acc = 0;
+        for (size_t k = 0; k < tx[x].weights.size(); ++k) {
+          acc += tx[x].weights[k] * row[(tx[x].first + k) * c + ch];
+        }
+        dst[x * c + ch] = acc;
+      }
+    }
+  }
+  Image out{width, height, c, std::vector<uint8_t>(static_cast<size_t>(width) * height * c)};
+  const size_t stride = static_cast<size_t>(width) * c;
+  for (int y = 0; y < height; ++y) {
+    for (size_t i = 0; i < stride; ++i) {
+      float acc = 0;
+      for (size_t k = 0; k < ty[y].weights.size(); ++k) {
+        acc += ty[y].weights[k] * mid[(ty[y].first + k) * stride + i];
+      }
+      out.pixels[y * stride + i] = ToByte(acc);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<Image> CenterCrop(const Image& src, int width, int height) {
+  if (src.width < width || src.height < height) {
+    return absl::InvalidArgumentError(absl::StrCat("image of ", src.width, "x", src.height,
+                                                   " is smaller than the ", width, "x", height,
+                                                   " crop"));
+  }
+  if (src.width == width && src.height == height) return src;
+  const int left = (src.width - width) / 2, top = (src.height - height) / 2;
+  Image out{width, height, src.channels,
+            std::vector<uint8_t>(static_cast<size_t>(width) * height * src.channels)};
+  for (int y = 0; y < height; ++y) {
+    std::memcpy(&out.pixels[static_cast<size_t>(y) * width * src.channels],
+                &src.pixels[(static_cast<size_t>(top + y) * src.width + left) * src.channels],
+                static_cast<size_t>(width) * src.channels);
   }
   return out;
 }

@@ -29,6 +29,11 @@ struct DecodeOptions {
   int channels = 3;              // 1: grayscale (luma), 3: RGB; alpha is dropped
   int64_t max_pixels = 64 << 20;  // width * height
   int max_side = 16384;
+  // JPEG only: decode at the smallest DCT scale (1/8 to 1) whose image is
+  // still at least this large, which is much faster for big photos. 0: any.
+  int min_width = 0;
+  int min_height = 0;
+  int min_shorter_side = 0;
 };
 
 // Decodes a JPEG or PNG file held in memory; the format is told by its signature.
@@ -37,6 +42,14 @@ absl::StatusOr<Image> DecodeImage(std::string_view bytes, const DecodeOptions& o
 // Nearest-neighbour resize: destination pixel (x, y) takes source pixel
 // (floor(x * w / W), floor(y * h / H)), as PyTorch's interpolate(mode="nearest").
 Image ResizeNearest(const Image& src, int width, int height);
+
+// Bilinear resize (pixel centres aligned, as PIL and torchvision with
+// antialias=True): when shrinking, the triangle filter widens with the
+// scale so that every source pixel contributes (antialiasing).
+Image ResizeBilinear(const Image& src, int width, int height);
+
+// The centre width x height window; INVALID_ARGUMENT if the image is smaller.
+absl::StatusOr<Image> CenterCrop(const Image& src, int width, int height);
 
 // Scales to [0, 1] and lays out planar CHW, appending to `out`.
 void AppendChwFloat(const Image& image, std::vector<float>* out);

@@ -1,0 +1,58 @@
+#include "engine/image/preprocess.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace cnnserve::image {
+
+absl::Status DecodeAndPreprocess(std::string_view bytes, const PreprocessSpec& spec, float* out) {
+  DecodeOptions decode;
+  decode.channels = spec.channels;
+  decode.max_pixels = spec.max_pixels;
+  decode.max_side = spec.max_side;
+  if (spec.resize_shorter > 0) {
+    decode.min_shorter_side = spec.resize_shorter;
+  } else if (!spec.crop_only) {
+    decode.min_width = spec.width;
+    decode.min_height = spec.height;
+  } else {
+    decode.min_width = decode.min_height = 1 << 30;  // crop needs full resolution
+  }
+  absl::StatusOr<Image> img = DecodeImage(bytes, decode);
+  if (!img.ok()) return img.status();
+  Image sized;
+  if (spec.resize_shorter > 0) {
+    const bool wide = img->width >= img->height;
+    const int shorter = wide ? img->height : img->width;
+    const int longer = wide ? img->width : img->height;
+    // torchvision's Resize(int): the longer side is truncated, not rounded.
+    const int scaled = std::max(1, static_cast<int>(static_cast<int64_t>(spec.resize_shorter) *
+                                                    longer / shorter));
+    sized = wide ? ResizeBilinear(*img, scaled, spec.resize_shorter)
+                 : ResizeBilinear(*img, spec.resize_shorter, scaled);
+    absl::StatusOr<Image> cropped = CenterCrop(sized, spec.width, spec.height);
+    if (!cropped.ok()) return cropped.status();
+    sized = *std::move(cropped);
+  } else if (spec.crop_only) {
+    absl::StatusOr<Image> cropped = CenterCrop(*img, spec.width, spec.height);
+    if (!cropped.ok()) return cropped.status();
+    sized = *std::move(cropped);
+  } else {
+    sized = ResizeBilinear(*img, spec.width, spec.height);
+  }
+  const size_t plane = static_cast<size_t>(spec.width) * spec.height;
+  for (int c = 0; c < spec.channels; ++c) {
+    const int src_c = spec.bgr ? 2 - c : c;
+    const float mul = spec.scale / spec.std[c];
+    const float add = -spec.mean[c] / spec.std[c];
+    float* dst = out + c * plane;
+    for (size_t i = 0; i < plane; ++i) {
+      dst[i] = sized.pixels[i * spec.channels + src_c] * mul + add;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace cnnserve::image

@@ -1,0 +1,173 @@
+#include "server/served_model.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engine/status_macros.h"
+#include "prometheus/gauge.h"
+#include "server/infer_task.h"
+
+namespace cnnserve::server {
+namespace fs = std::filesystem;
+namespace {
+
+std::vector<std::string> ReadLabels(const fs::path& path) {
+  std::vector<std::string> labels;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    labels.push_back(line);
+  }
+  return labels;
+}
+
+// Fills the image preprocessing from the config, checking it fits the
+// model's [N, C, H, W] input. Models whose input is not an image keep
+// accepts_images false and any `input` section is an error.
+absl::Status SetUpPreprocessing(const std::string& where, ServedModel* m) {
+  const engine::Shape& shape = m->model->input().shape;
+  const v1::ImagePreprocessing& in = m->config.input();
+  const bool has_input_section = m->config.has_input();
+  const bool image_shaped = shape.size() == 4 && (shape[1] == 1 || shape[1] == 3);
+  if (!image_shaped) {
+    if (has_input_section) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": input preprocessing is set but the model's input '", m->model->input().name,
+          "' is not an image [N, 1 or 3, H, W]"));
+    }
+    return absl::OkStatus();
+  }
+  const int channels = static_cast<int>(shape[1]);
+  image::PreprocessSpec& p = m->preprocess;
+  p.channels = channels;
+  p.height = static_cast<int>(shape[2]);
+  p.width = static_cast<int>(shape[3]);
+  using Format = v1::ImagePreprocessing;
+  if ((in.format() == Format::GRAY && channels != 1) ||
+      ((in.format() == Format::RGB || in.format() == Format::BGR) && channels != 3)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": input.format ", Format::Format_Name(in.format()), " does not fit the model's ",
+        channels, "-channel input"));
+  }
+  p.bgr = in.format() == Format::BGR;
+  if (in.center_crop() > 0 && (in.center_crop() != p.width || in.center_crop() != p.height)) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": input.center_crop ", in.center_crop(),
+                                                   " does not match the model's input ", p.height,
+                                                   "x", p.width));
+  }
+  if (in.resize_shorter() > 0 && (in.resize_shorter() < p.width || in.resize_shorter() < p.height)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": input.resize_shorter ", in.resize_shorter(), " is smaller than the model's input ",
+        p.height, "x", p.width, "; it must leave room for the centre crop"));
+  }
+  p.resize_shorter = in.resize_shorter();
+  p.crop_only = in.resize_shorter() == 0 && in.center_crop() > 0;
+  p.scale = in.scale();
+  for (const auto* values : {&in.mean(), &in.std()}) {
+    if (values->size() > 1 && values->size() != channels) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": input.", values == &in.mean() ? "mean" : "std",
+                                                     " has ", values->size(), " values for a ",
+                                                     channels, "-channel model"));
+    }
+  }
+  for (int c = 0; c < channels; ++c) {
+    if (in.mean_size() > 0) p.mean[c] = in.mean(in.mean_size() == 1 ? 0 : c);
+    if (in.std_size() > 0) p.std[c] = in.std(in.std_size() == 1 ? 0 : c);
+  }
+  m->accepts_images = true;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void SubmitInfer(std::shared_ptr<const ServedModel> model, int64_t items, std::vector<float> input,
+                 absl::Time deadline, std::function<bool()> is_cancelled, InferDone done) {
+  auto task = std::make_unique<InferTask>();
+  task->items = items;
+  task->input = std::move(input);
+  task->enqueued = absl::Now();
+  task->deadline_at = deadline;
+  task->is_cancelled = std::move(is_cancelled);
+  task->metrics = model->metrics;
+  InferTask* raw = task.get();
+  // The task holds the model: a request in flight keeps its version alive.
+  auto shared_done = std::make_shared<InferDone>(std::move(done));
+  task->done = [model, raw, shared_done](absl::StatusOr<std::vector<engine::Tensor>> out) {
+    (*shared_done)(std::move(out), raw->queued, raw->compute);
+  };
+  model->metrics->queue_depth->Increment();
+  std::unique_ptr<BatchTask> base = std::move(task);
+  absl::Status scheduled = model->batcher->Schedule(&base);
+  if (!scheduled.ok()) {
+    model->metrics->queue_depth->Decrement();
+    (*shared_done)(scheduled, absl::ZeroDuration(), absl::ZeroDuration());
+  }
+}
+
+absl::StatusOr<std::shared_ptr<ServedModel>> LoadServedModel(const LoadSpec& spec) {
+  auto m = std::make_shared<ServedModel>();
+  m->name = spec.name;
+  m->version = spec.version;
+  m->config = spec.config;
+  m->fingerprint = spec.fingerprint;
+  const fs::path dir(spec.model_dir);
+  const std::string config_path = (dir / "config.pbtxt").string();
+  if (m->config.platform() == "zoo") {
+    ASSIGN_OR_RETURN(m->model, engine::Model::Load("zoo:" + m->config.zoo()));
+  } else {
+    ASSIGN_OR_RETURN(m->model, engine::Model::Load(
+                                   (dir / std::to_string(spec.version) / "model.onnx").string()));
+  }
+  RETURN_IF_ERROR(SetUpPreprocessing(config_path, m.get()));
+  if (fs::exists(dir / "labels.txt")) m->labels = ReadLabels(dir / "labels.txt");
+  m->metrics = spec.metrics->ForModel(spec.name, std::to_string(spec.version),
+                                      m->config.max_batch_size());
+
+  // Instances: threads 0 shares the cores evenly among all instances.
+  int instances = 0;
+  for (const v1::InstanceGroup& g : m->config.instance_group()) instances += g.count();
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  const int even_share = std::max(1, cores / std::max(1, instances));
+  for (const v1::InstanceGroup& g : m->config.instance_group()) {
+    for (int i = 0; i < g.count(); ++i) {
+      const int threads = g.threads() > 0 ? g.threads() : (instances == 1 ? 0 : even_share);
+      m->contexts.push_back(m->model->CreateContext(threads));
+    }
+  }
+  // Warm up every instance: compile the plans and size the arenas now, so
+  // that the first requests do not pay for it.
+  const int64_t item = engine::ItemElements(m->model->input().shape);
+  for (auto& context : m->contexts) {
+    for (int64_t batch : m->config.warmup().batch_size()) {
+      std::vector<float> zeros(item * batch);
+      std::vector<engine::Tensor> ignored;
+      RETURN_IF_ERROR(m->model->Run(*context, batch, zeros, &ignored));
+    }
+  }
+
+  Batcher::Options options;
+  const v1::DynamicBatching& db = m->config.dynamic_batching();
+  options.max_batch_size = m->config.max_batch_size();
+  options.preferred_batch_sizes.assign(db.preferred_batch_size().begin(),
+                                       db.preferred_batch_size().end());
+  options.max_queue_delay_micros = db.max_queue_delay_micros();
+  options.max_queue_size = db.max_queue_size();
+  options.instances = static_cast<int>(m->contexts.size());
+  options.clock = spec.clock;
+  const engine::Model* model = m->model.get();
+  ModelMetrics* metrics = m->metrics;
+  std::vector<engine::ExecutionContext*> contexts;
+  for (auto& c : m->contexts) contexts.push_back(c.get());
+  ASSIGN_OR_RETURN(m->batcher,
+                   Batcher::Create(options, [model, contexts, metrics](int instance, auto batch) {
+                     RunInferBatch(*model, *contexts[instance], *metrics, std::move(batch));
+                   }));
+  return m;
+}
+
+}  // namespace cnnserve::server
