@@ -48,9 +48,12 @@ class Locator {
     for (const auto& [name, index] : fields) {
       const pb::FieldDescriptor* field = message ? message->FindFieldByName(name) : nullptr;
       if (field == nullptr || tree == nullptr) break;
-      const pb::TextFormat::ParseLocation loc = tree->GetLocation(field, index);
+      const int i = field->is_repeated() ? std::max(index, 0) : -1;  // protobuf insists
+      pb::TextFormat::ParseLocation loc = tree->GetLocation(field, i);
+      // Values given as a list [a, b] share the location of the first.
+      if (loc.line < 0 && i > 0) loc = tree->GetLocation(field, 0);
       if (loc.line >= 0) line = loc.line;
-      tree = field->message_type() ? tree->GetTreeForNested(field, std::max(index, 0)) : nullptr;
+      tree = field->message_type() ? tree->GetTreeForNested(field, i) : nullptr;
       message = field->message_type();
     }
     std::vector<std::string> names;

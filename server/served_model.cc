@@ -68,6 +68,7 @@ absl::Status SetUpPreprocessing(const std::string& where, ServedModel* m) {
   p.resize_shorter = in.resize_shorter();
   p.crop_only = in.resize_shorter() == 0 && in.center_crop() > 0;
   p.scale = in.scale();
+  p.nearest = in.interpolation() == v1::ImagePreprocessing::NEAREST;
   for (const auto* values : {&in.mean(), &in.std()}) {
     if (values->size() > 1 && values->size() != channels) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": input.", values == &in.mean() ? "mean" : "std",

@@ -22,6 +22,9 @@ absl::Status DecodeAndPreprocess(std::string_view bytes, const PreprocessSpec& s
   }
   absl::StatusOr<Image> img = DecodeImage(bytes, decode);
   if (!img.ok()) return img.status();
+  auto resize = [&spec](const Image& src, int w, int h) {
+    return spec.nearest ? ResizeNearest(src, w, h) : ResizeBilinear(src, w, h);
+  };
   Image sized;
   if (spec.resize_shorter > 0) {
     const bool wide = img->width >= img->height;
@@ -30,8 +33,7 @@ absl::Status DecodeAndPreprocess(std::string_view bytes, const PreprocessSpec& s
     // torchvision's Resize(int): the longer side is truncated, not rounded.
     const int scaled = std::max(1, static_cast<int>(static_cast<int64_t>(spec.resize_shorter) *
                                                     longer / shorter));
-    sized = wide ? ResizeBilinear(*img, scaled, spec.resize_shorter)
-                 : ResizeBilinear(*img, spec.resize_shorter, scaled);
+    sized = wide ? resize(*img, scaled, spec.resize_shorter) : resize(*img, spec.resize_shorter, scaled);
     absl::StatusOr<Image> cropped = CenterCrop(sized, spec.width, spec.height);
     if (!cropped.ok()) return cropped.status();
     sized = *std::move(cropped);
@@ -40,7 +42,7 @@ absl::Status DecodeAndPreprocess(std::string_view bytes, const PreprocessSpec& s
     if (!cropped.ok()) return cropped.status();
     sized = *std::move(cropped);
   } else {
-    sized = ResizeBilinear(*img, spec.width, spec.height);
+    sized = resize(*img, spec.width, spec.height);
   }
   const size_t plane = static_cast<size_t>(spec.width) * spec.height;
   for (int c = 0; c < spec.channels; ++c) {

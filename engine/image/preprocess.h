@@ -28,6 +28,7 @@ struct PreprocessSpec {
   // With resize_shorter 0: true crops the centre width x height from the
   // decoded image, false resizes it straight to width x height.
   bool crop_only = false;
+  bool nearest = false;  // nearest-neighbour instead of bilinear resizing
   float scale = 1.0f / 255.0f;
   std::array<float, 3> mean = {0, 0, 0};
   std::array<float, 3> std = {1, 1, 1};

@@ -25,7 +25,8 @@ http_get() {  # PORT PATH
   exec 3<&-
 }
 
-"$BIN/cnnserve" --model_repository="$SRC/models" --host=127.0.0.1 --grpc_port=0 --http_port=0 \
+"$BIN/cnnserve" --model_repository="$SRC/models" --model_control_mode=explicit \
+  --load_model=digits_lenet5 --host=127.0.0.1 --grpc_port=0 --http_port=0 \
   >"$WORK/server.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 300); do grep -q "cnnserve listening" "$WORK/server.log" && break; sleep 0.1; done

@@ -29,9 +29,14 @@ double Sample(const std::string& body, const std::string& series) {
   return 0;
 }
 
-std::unique_ptr<Server> StartServer(const std::string& repository) {
+// `only`: explicit model control, loading just that model.
+std::unique_ptr<Server> StartServer(const std::string& repository, const std::string& only = "") {
   Server::Options options;
   options.model_repository = repository;
+  if (!only.empty()) {
+    options.model_control_mode = "explicit";
+    options.load_models = {only};
+  }
   options.host = "127.0.0.1";
   options.grpc_port = 0;
   options.http_port = 0;
@@ -54,7 +59,7 @@ inference::ModelInferRequest DigitRequest(int items) {
 class ObservabilityTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_ = StartServer(CNNSERVE_SOURCE_DIR "/models");
+    server_ = StartServer(CNNSERVE_SOURCE_DIR "/models", "digits_lenet5");
     ASSERT_NE(server_, nullptr);
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->grpc_port()),
                                    grpc::InsecureChannelCredentials());

@@ -22,6 +22,10 @@ class ServerTest : public ::testing::Test {
   static void SetUpTestSuite() {
     Server::Options options;
     options.model_repository = CNNSERVE_SOURCE_DIR "/models";
+    // The default repository, but only the trained model: the zoo benchmark
+    // models would cost every test process seconds and a GiB.
+    options.model_control_mode = "explicit";
+    options.load_models = {"digits_lenet5"};
     options.host = "127.0.0.1";
     options.grpc_port = 0;
     options.http_port = 0;
