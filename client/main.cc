@@ -9,6 +9,8 @@
 #include "client/classify.h"
 #include "client/health.h"
 #include "client/metadata.h"
+#include "client/perf.h"
+#include "client/repository.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 
@@ -17,7 +19,14 @@ ABSL_FLAG(std::string, model, "", "classify: model name");
 ABSL_FLAG(std::string, version, "", "classify: model version (default: the server's)");
 ABSL_FLAG(int, top_k, 5, "classify: classes to print per image");
 ABSL_FLAG(int, batch, 1, "classify: images per request");
-ABSL_FLAG(bool, json, false, "classify: print one JSON object per image");
+ABSL_FLAG(bool, json, false, "classify, metadata, models: print JSON");
+ABSL_FLAG(std::string, concurrency, "1", "perf: in-flight requests per step, 1,2,4 or 1:32:x2");
+ABSL_FLAG(double, duration_s, 5, "perf: measured seconds per step");
+ABSL_FLAG(double, warmup_s, 1, "perf: unmeasured seconds before each step");
+ABSL_FLAG(std::string, images, "", "perf: folder of JPEG/PNG files sent as BYTES (default: random FP32)");
+ABSL_FLAG(int, deadline_ms, 0, "perf: per-request deadline (0: none)");
+ABSL_FLAG(std::string, json_file, "", "perf: also write each step as a JSON line to this file");
+ABSL_FLAG(std::string, csv_file, "", "perf: also write the steps as CSV to this file");
 
 namespace {
 
@@ -26,6 +35,10 @@ constexpr char kUsage[] =
     "  classify FILE|DIR ... --model=M [--version=V] [--top_k=5] [--batch=N] [--json]\n"
     "  health\n"
     "  metadata MODEL [--version=V] [--json]\n"
+    "  models [--json]            the repository index: each model version's state\n"
+    "  load MODEL | unload MODEL  (server in --model_control_mode=explicit)\n"
+    "  perf --model=M [--concurrency=1:32:x2] [--batch=N] [--duration_s=5] [--warmup_s=1]\n"
+    "       [--images=DIR] [--deadline_ms=D] [--json_file=F] [--csv_file=F]\n"
     "Common flags: --server=HOST:PORT (default localhost:8001)";
 
 }  // namespace
@@ -56,6 +69,33 @@ int main(int argc, char** argv) {
                  ? cnnserve::client::Metadata(channel, positional[2], absl::GetFlag(FLAGS_version),
                                               absl::GetFlag(FLAGS_json), std::cout)
                  : absl::InvalidArgumentError("usage: cnnserve-client metadata MODEL");
+  } else if (command == "models") {
+    status = cnnserve::client::Models(channel, absl::GetFlag(FLAGS_json), std::cout);
+  } else if (command == "load" || command == "unload") {
+    if (positional.size() != 3) {
+      status = absl::InvalidArgumentError("usage: cnnserve-client " + command + " MODEL");
+    } else if (command == "load") {
+      status = cnnserve::client::LoadModel(channel, positional[2], std::cout);
+    } else {
+      status = cnnserve::client::UnloadModel(channel, positional[2], std::cout);
+    }
+  } else if (command == "perf") {
+    cnnserve::client::PerfOptions options;
+    options.model = absl::GetFlag(FLAGS_model);
+    options.version = absl::GetFlag(FLAGS_version);
+    options.batch = absl::GetFlag(FLAGS_batch);
+    options.duration_s = absl::GetFlag(FLAGS_duration_s);
+    options.warmup_s = absl::GetFlag(FLAGS_warmup_s);
+    options.images = absl::GetFlag(FLAGS_images);
+    options.deadline_ms = absl::GetFlag(FLAGS_deadline_ms);
+    options.json_path = absl::GetFlag(FLAGS_json_file);
+    options.csv_path = absl::GetFlag(FLAGS_csv_file);
+    auto levels = cnnserve::client::ParseConcurrency(absl::GetFlag(FLAGS_concurrency));
+    status = levels.status();
+    if (status.ok()) {
+      options.concurrency = *levels;
+      status = cnnserve::client::Perf(channel, options, std::cout).status();
+    }
   } else {
     std::cerr << "unknown command '" << command << "'\n" << kUsage << "\n";
     return 2;

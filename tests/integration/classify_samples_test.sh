@@ -52,6 +52,18 @@ for f in "$SRC"/samples/digit_*.png; do
     echo "FAIL: $f classified as '$got', expected '$want'"; failed=$((failed + 1)); fi
 done
 
+# The default repository: every model READY.
+"$BIN/cnnserve-client" models --server=127.0.0.1:$GRPC_PORT | tee "$WORK/models.txt"
+for m in digits_lenet5 resnet18 resnet50 vgg16; do
+  grep -Eq "^$m +1 +READY" "$WORK/models.txt" || { echo "FAIL: $m is not READY"; failed=$((failed + 1)); }
+done
+
+# A short perf run: every request answered, none in error.
+"$BIN/cnnserve-client" perf --server=127.0.0.1:$GRPC_PORT --model=digits_lenet5 --concurrency=1,4 \
+  --duration_s=1 --warmup_s=0.2 --images="$SRC/samples" | tee "$WORK/perf.txt"
+[[ $(awk 'NR > 1 && $NF == "0" && $2 > 0' "$WORK/perf.txt" | wc -l) -eq 2 ]] || {
+  echo "FAIL: perf saw errors or no throughput"; failed=$((failed + 1)); }
+
 # Metadata names the input the README's example feeds.
 "$BIN/cnnserve-client" metadata --server=127.0.0.1:$GRPC_PORT digits_lenet5 | tee "$WORK/meta.txt"
 grep -q "input     input FP32 \[-1,1,32,32\]" "$WORK/meta.txt" || { echo "FAIL: metadata"; failed=$((failed + 1)); }
