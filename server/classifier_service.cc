@@ -63,7 +63,7 @@ grpc::ServerUnaryReactor* ClassifierService::Classify(grpc::CallbackServerContex
   const int64_t n = request->images_size();
   if (n == 0) return fail(absl::InvalidArgumentError("the request has no images; send 1 or more"));
   if (n > m->max_batch_size()) {
-    return fail(absl::ResourceExhaustedError(absl::StrCat(
+    return fail(absl::InvalidArgumentError(absl::StrCat(
         "the request has ", n, " images; model '", m->name, "' takes at most max_batch_size ",
         m->max_batch_size(), " per request")));
   }

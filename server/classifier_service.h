@@ -4,8 +4,9 @@
 // batch thread, in parallel with compute), per the model's config.
 //
 // Codes: NOT_FOUND / UNAVAILABLE from the repository, INVALID_ARGUMENT for
-// a bad image or a model that does not take images, RESOURCE_EXHAUSTED for
-// more images than max_batch_size or a full queue.
+// a bad image, more images than max_batch_size (as ModelInfer with too many
+// items) or a model that does not take images, RESOURCE_EXHAUSTED for a
+// full queue.
 #ifndef CNNSERVE_SERVER_CLASSIFIER_SERVICE_H_
 #define CNNSERVE_SERVER_CLASSIFIER_SERVICE_H_
 

@@ -281,7 +281,7 @@ TEST_F(ServicesTest, ClassifyRefusesBadRequestsWithTheRightCode) {
   EXPECT_EQ(Classify(req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   for (int i = 0; i < 33; ++i) req.add_images(Sample(1));
   grpc::Status s = Classify(req, &resp);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("max_batch_size 32"));
   req.clear_images();
   req.add_images("\x89PNG\r\n\x1a\n truncated");
