@@ -1,6 +1,9 @@
 #include "client/classify.h"
 
+#include <glob.h>
+
 #include <algorithm>
+#include <iostream>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -39,6 +42,7 @@ struct ModelShape {
   std::string output;
   int channels = 0, height = 0, width = 0;
   int64_t classes = 0;
+  bool takes_images = false;  // the server decodes BYTES images for this input
 };
 
 absl::StatusOr<ModelShape> FetchModelShape(inference::GRPCInferenceService::Stub& stub,
@@ -59,6 +63,9 @@ absl::StatusOr<ModelShape> FetchModelShape(inference::GRPCInferenceService::Stub
   const auto& in = meta.inputs(0).shape();
   ModelShape shape{meta.inputs(0).name(), meta.outputs(0).name(), static_cast<int>(in[1]),
                    static_cast<int>(in[2]), static_cast<int>(in[3]), meta.outputs(0).shape(1)};
+  auto image_type = meta.inputs(0).parameters().find("image_datatype");
+  shape.takes_images = image_type != meta.inputs(0).parameters().end() &&
+                       image_type->second.string_param() == "BYTES";
   if (shape.channels != 1 && shape.channels != 3) {
     return absl::FailedPreconditionError(
         absl::StrCat("model input has ", shape.channels, " channels; images give 1 or 3"));
@@ -116,6 +123,17 @@ absl::StatusOr<std::vector<std::string>> ExpandImagePaths(const std::vector<std:
       files.insert(files.end(), found.begin(), found.end());
     } else if (fs::exists(p, ec)) {
       files.push_back(p);
+    } else if (p.find_first_of("*?[") != std::string::npos) {
+      // A pattern the shell did not expand (quoted, or from a script).
+      glob_t matches;
+      const int rc = glob(p.c_str(), 0, nullptr, &matches);
+      std::vector<std::string> found;
+      for (size_t i = 0; rc == 0 && i < matches.gl_pathc; ++i) {
+        if (IsImageFile(matches.gl_pathv[i])) found.push_back(matches.gl_pathv[i]);
+      }
+      globfree(&matches);
+      if (found.empty()) return absl::NotFoundError("no image matches '" + p + "'");
+      files.insert(files.end(), found.begin(), found.end());
     } else {
       return absl::NotFoundError("no such file or directory: '" + p + "'");
     }
@@ -163,31 +181,48 @@ absl::Status Classify(const std::shared_ptr<grpc::Channel>& channel,
   auto stub = inference::GRPCInferenceService::NewStub(channel);
   ASSIGN_OR_RETURN(ModelShape shape, FetchModelShape(*stub, options));
 
+  // Servers that do not decode images (other KServe servers) get tensors.
+  const bool raw = options.raw || !shape.takes_images;
+  if (!options.raw && raw) {
+    std::cerr << "note: the server does not take encoded images for '" << options.model
+              << "'; preprocessing on the client (as --raw)\n";
+  }
   image::DecodeOptions decode;
   decode.channels = shape.channels;
   for (size_t first = 0; first < files.size(); first += options.batch) {
     const size_t n = std::min<size_t>(options.batch, files.size() - first);
-    std::vector<float> data;
-    for (size_t i = first; i < first + n; ++i) {
-      ASSIGN_OR_RETURN(std::string bytes, ReadFile(files[i]));
-      absl::StatusOr<image::Image> img = image::DecodeImage(bytes, decode);
-      if (!img.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(files[i], ": ", img.status().message()));
-      }
-      image::AppendChwFloat(image::ResizeNearest(*img, shape.width, shape.height), &data);
-    }
     inference::ModelInferRequest request;
     request.set_model_name(options.model);
     request.set_model_version(options.version);
     auto* input = request.add_inputs();
     input->set_name(shape.input);
-    input->set_datatype("FP32");
-    for (int64_t d : {static_cast<int64_t>(n), int64_t{shape.channels}, int64_t{shape.height},
-                      int64_t{shape.width}}) {
-      input->add_shape(d);
+    if (raw) {
+      std::vector<float> data;
+      for (size_t i = first; i < first + n; ++i) {
+        ASSIGN_OR_RETURN(std::string bytes, ReadFile(files[i]));
+        absl::StatusOr<image::Image> img = image::DecodeImage(bytes, decode);
+        if (!img.ok()) {
+          return absl::InvalidArgumentError(absl::StrCat(files[i], ": ", img.status().message()));
+        }
+        image::AppendChwFloat(image::ResizeNearest(*img, shape.width, shape.height), &data);
+      }
+      input->set_datatype("FP32");
+      for (int64_t d : {static_cast<int64_t>(n), int64_t{shape.channels}, int64_t{shape.height},
+                        int64_t{shape.width}}) {
+        input->add_shape(d);
+      }
+      request.add_raw_input_contents(
+          std::string(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(float)));
+    } else {
+      // The files as they are; the server decodes and preprocesses them as
+      // the model's config says.
+      input->set_datatype("BYTES");
+      input->add_shape(static_cast<int64_t>(n));
+      for (size_t i = first; i < first + n; ++i) {
+        ASSIGN_OR_RETURN(std::string bytes, ReadFile(files[i]));
+        input->mutable_contents()->add_bytes_contents(std::move(bytes));
+      }
     }
-    request.add_raw_input_contents(
-        std::string(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(float)));
     // Every class comes back, so the client can turn scores into probabilities.
     auto* output = request.add_outputs();
     output->set_name(shape.output);

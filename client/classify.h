@@ -1,6 +1,8 @@
-// `cnnserve-client classify`: decodes images on the client, prepares them as
-// the model's metadata says (channels, height, width; scaled to [0, 1]),
-// sends them with KServe v2 ModelInfer and prints each image's top classes.
+// `cnnserve-client classify`: sends image files with KServe v2 ModelInfer as a
+// BYTES input, for the server to decode and preprocess per the model's
+// config, and prints each image's top classes. With --raw (or a server that
+// does not take images) it decodes them itself instead: channels, nearest
+// resize to the model's H x W, scaled to [0, 1], sent as FP32.
 #ifndef CNNSERVE_CLIENT_CLASSIFY_H_
 #define CNNSERVE_CLIENT_CLASSIFY_H_
 
@@ -21,6 +23,7 @@ struct ClassifyOptions {
   int top_k = 5;
   int batch = 1;               // images per request
   bool json = false;           // one JSON object per image instead of a table
+  bool raw = false;            // preprocess on the client and send FP32
   std::vector<std::string> paths;  // files or directories of .png/.jpg/.jpeg
 };
 

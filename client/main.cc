@@ -19,6 +19,7 @@ ABSL_FLAG(std::string, model, "", "classify: model name");
 ABSL_FLAG(std::string, version, "", "classify: model version (default: the server's)");
 ABSL_FLAG(int, top_k, 5, "classify: classes to print per image");
 ABSL_FLAG(int, batch, 1, "classify: images per request");
+ABSL_FLAG(bool, raw, false, "classify: preprocess images here and send FP32 tensors");
 ABSL_FLAG(bool, json, false, "classify, metadata, models: print JSON");
 ABSL_FLAG(std::string, concurrency, "1", "perf: in-flight requests per step, 1,2,4 or 1:32:x2");
 ABSL_FLAG(double, duration_s, 5, "perf: measured seconds per step");
@@ -32,7 +33,7 @@ namespace {
 
 constexpr char kUsage[] =
     "cnnserve-client COMMAND [flags]\n"
-    "  classify FILE|DIR ... --model=M [--version=V] [--top_k=5] [--batch=N] [--json]\n"
+    "  classify FILE|DIR ... --model=M [--version=V] [--top_k=5] [--batch=N] [--json] [--raw]\n"
     "  health\n"
     "  metadata MODEL [--version=V] [--json]\n"
     "  models [--json]            the repository index: each model version's state\n"
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
     options.top_k = absl::GetFlag(FLAGS_top_k);
     options.batch = absl::GetFlag(FLAGS_batch);
     options.json = absl::GetFlag(FLAGS_json);
+    options.raw = absl::GetFlag(FLAGS_raw);
     options.paths.assign(positional.begin() + 2, positional.end());
     status = cnnserve::client::Classify(channel, options, std::cout);
   } else if (command == "health") {
