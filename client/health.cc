@@ -37,6 +37,19 @@ absl::Status Health(const std::shared_ptr<grpc::Channel>& channel, std::ostream&
   out << "live: " << (live.live() ? "yes" : "no") << "\nready: " << (ready.ready() ? "yes" : "no")
       << "\ngrpc health: "
       << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(grpc_health.status()) << "\n";
+  // Each model's readiness, from the repository index when the server has
+  // that extension (cnnserve and Triton do; plain KServe servers may not).
+  inference::RepositoryIndexResponse index;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(deadline);
+    if (stub->RepositoryIndex(&context, {}, &index).ok()) {
+      for (const auto& m : index.models()) {
+        out << "model " << m.name() << (m.version().empty() ? "" : " version " + m.version())
+            << ": " << m.state() << (m.reason().empty() ? "" : " (" + m.reason() + ")") << "\n";
+      }
+    }
+  }
   if (!ready.ready()) return absl::UnavailableError("the server is not ready");
   return absl::OkStatus();
 }

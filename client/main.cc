@@ -1,4 +1,6 @@
 // cnnserve-client: talks to a cnnserve (or any KServe v2) server.
+#include <unistd.h>
+
 #include <iostream>
 #include <string>
 #include <vector>
@@ -22,11 +24,19 @@ ABSL_FLAG(int, batch, 1, "classify: images per request");
 ABSL_FLAG(bool, raw, false, "classify: preprocess images here and send FP32 tensors");
 ABSL_FLAG(bool, json, false, "classify, metadata, models: print JSON");
 ABSL_FLAG(std::string, concurrency, "1", "perf: in-flight requests per step, 1,2,4 or 1:32:x2");
-ABSL_FLAG(double, duration_s, 5, "perf: measured seconds per step");
+ABSL_FLAG(std::string, rate, "", "perf: open loop at these requests/s, e.g. 10,20,40 (instead of --concurrency)");
+ABSL_FLAG(std::string, arrivals, "constant", "perf: open-loop arrivals, constant or poisson");
+ABSL_FLAG(double, duration_s, 5, "perf: seconds per measurement window");
+ABSL_FLAG(int64_t, requests, 0, "perf: answers per measurement window instead of --duration_s");
+ABSL_FLAG(double, stability, 0.10, "perf: two windows agree within this fraction to end a step");
+ABSL_FLAG(int, max_windows, 4, "perf: most measurement windows per step");
+ABSL_FLAG(std::string, metrics_url, "", "perf: the server's /metrics, e.g. http://localhost:8000/metrics");
+ABSL_FLAG(std::string, plot, "", "perf: write an SVG of latency against throughput here");
+ABSL_FLAG(double, slo_p99_ms, 0, "perf: report the highest throughput whose p99 meets this");
 ABSL_FLAG(double, warmup_s, 1, "perf: unmeasured seconds before each step");
 ABSL_FLAG(std::string, images, "", "perf: folder of JPEG/PNG files sent as BYTES (default: random FP32)");
 ABSL_FLAG(int, deadline_ms, 0, "perf: per-request deadline (0: none)");
-ABSL_FLAG(std::string, json_file, "", "perf: also write each step as a JSON line to this file");
+ABSL_FLAG(std::string, json_file, "", "perf: also write the steps as JSON to this file");
 ABSL_FLAG(std::string, csv_file, "", "perf: also write the steps as CSV to this file");
 
 namespace {
@@ -38,8 +48,10 @@ constexpr char kUsage[] =
     "  metadata MODEL [--version=V] [--json]\n"
     "  models [--json]            the repository index: each model version's state\n"
     "  load MODEL | unload MODEL  (server in --model_control_mode=explicit)\n"
-    "  perf --model=M [--concurrency=1:32:x2] [--batch=N] [--duration_s=5] [--warmup_s=1]\n"
-    "       [--images=DIR] [--deadline_ms=D] [--json_file=F] [--csv_file=F]\n"
+    "  perf --model=M [--concurrency=1:32:x2 | --rate=10,20 [--arrivals=poisson]] [--batch=N]\n"
+    "       [--duration_s=5 | --requests=N] [--warmup_s=1] [--stability=0.1] [--max_windows=4]\n"
+    "       [--images=DIR] [--deadline_ms=D] [--metrics_url=URL] [--slo_p99_ms=X]\n"
+    "       [--json_file=F] [--csv_file=F] [--plot=F.svg]\n"
     "Common flags: --server=HOST:PORT (default localhost:8001)";
 
 }  // namespace
@@ -92,12 +104,28 @@ int main(int argc, char** argv) {
     options.deadline_ms = absl::GetFlag(FLAGS_deadline_ms);
     options.json_path = absl::GetFlag(FLAGS_json_file);
     options.csv_path = absl::GetFlag(FLAGS_csv_file);
-    auto levels = cnnserve::client::ParseConcurrency(absl::GetFlag(FLAGS_concurrency));
-    status = levels.status();
-    if (status.ok()) {
-      options.concurrency = *levels;
-      status = cnnserve::client::Perf(channel, options, std::cout).status();
+    options.plot_path = absl::GetFlag(FLAGS_plot);
+    options.metrics_url = absl::GetFlag(FLAGS_metrics_url);
+    options.requests = absl::GetFlag(FLAGS_requests);
+    options.stability = absl::GetFlag(FLAGS_stability);
+    options.max_windows = absl::GetFlag(FLAGS_max_windows);
+    options.slo_p99_ms = absl::GetFlag(FLAGS_slo_p99_ms);
+    options.progress = isatty(STDERR_FILENO) && isatty(STDOUT_FILENO);
+    const std::string arrivals = absl::GetFlag(FLAGS_arrivals);
+    if (arrivals != "constant" && arrivals != "poisson") {
+      status = absl::InvalidArgumentError("--arrivals must be constant or poisson, not '" + arrivals + "'");
     }
+    options.poisson = arrivals == "poisson";
+    if (status.ok() && !absl::GetFlag(FLAGS_rate).empty()) {
+      auto rates = cnnserve::client::ParseRates(absl::GetFlag(FLAGS_rate));
+      status = rates.status();
+      if (status.ok()) options.rates = *rates;
+    } else if (status.ok()) {
+      auto levels = cnnserve::client::ParseConcurrency(absl::GetFlag(FLAGS_concurrency));
+      status = levels.status();
+      if (status.ok()) options.concurrency = *levels;
+    }
+    if (status.ok()) status = cnnserve::client::Perf(channel, options, std::cout).status();
   } else {
     std::cerr << "unknown command '" << command << "'\n" << kUsage << "\n";
     return 2;

@@ -32,8 +32,12 @@ absl::Status Metadata(const std::shared_ptr<grpc::Channel>& channel, const std::
     auto tensors = [](const auto& list) {
       std::string s;
       for (const auto& t : list) {
+        std::string params;
+        for (const auto& [k, v] : t.parameters()) {
+          params += (params.empty() ? "" : ",") + std::string("\"") + k + "\":\"" + v.string_param() + "\"";
+        }
         s += (s.empty() ? "" : ",") + std::string("{\"name\":\"") + t.name() + "\",\"datatype\":\"" +
-             t.datatype() + "\",\"shape\":" + Dims(t.shape()) + "}";
+             t.datatype() + "\",\"shape\":" + Dims(t.shape()) + ",\"parameters\":{" + params + "}}";
       }
       return "[" + s + "]";
     };
@@ -47,6 +51,16 @@ absl::Status Metadata(const std::shared_ptr<grpc::Channel>& channel, const std::
       << "\nplatform  " << meta.platform() << "\n";
   for (const auto& t : meta.inputs()) {
     out << "input     " << t.name() << " " << t.datatype() << " " << Dims(t.shape()) << "\n";
+    // cnnserve says when an input also takes encoded images, and how it
+    // preprocesses them.
+    auto param = [&t](const char* key) -> std::string {
+      auto it = t.parameters().find(key);
+      return it == t.parameters().end() ? "" : it->second.string_param();
+    };
+    if (!param("image_datatype").empty()) {
+      out << "images    " << param("image_formats") << " as " << param("image_datatype") << " [N]: "
+          << param("image_preprocessing") << "\n";
+    }
   }
   for (const auto& t : meta.outputs()) {
     out << "output    " << t.name() << " " << t.datatype() << " " << Dims(t.shape()) << "\n";

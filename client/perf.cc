@@ -3,8 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <iostream>
 #include <fstream>
 #include <random>
+#include <thread>
+
+#include <sys/resource.h>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -15,7 +19,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client/grpc_error.h"
+#include "client/http_get.h"
 #include "client/latency_stats.h"
+#include "client/pacer.h"
+#include "client/server_metrics.h"
+#include "client/svg_plot.h"
 #include "engine/status_macros.h"
 #include "grpc_predict_v2.grpc.pb.h"
 #include "grpcpp/client_context.h"
@@ -108,97 +116,273 @@ absl::StatusOr<std::vector<ModelInferRequest>> BuildRequests(inference::GRPCInfe
   return requests;
 }
 
-// One concurrency level: `concurrency` slots, each re-issuing its request
-// from the completion callback until the step ends.
-class Step {
- public:
-  Step(inference::GRPCInferenceService::Stub* stub, const std::vector<ModelInferRequest>* requests,
-       const PerfOptions& o, int concurrency)
-      : stub_(stub), requests_(requests), options_(o), slots_(concurrency) {}
+// One answered request, as the measurement windows see it.
+struct Record {
+  absl::Time done;
+  float latency_ms;
+  int code;  // grpc::StatusCode
+};
 
-  PerfStep Run() {
-    const absl::Time start = absl::Now();
-    measure_start_ = start + absl::Seconds(options_.warmup_s);
-    end_ = measure_start_ + absl::Seconds(options_.duration_s);
-    active_ = static_cast<int>(slots_.size());
-    for (size_t i = 0; i < slots_.size(); ++i) Issue(&slots_[i], i);
+// The load of one step: a closed loop of `concurrency` slots or an open
+// loop at `rate`, recording every answer until Stop() and drained.
+class Generator {
+ public:
+  Generator(inference::GRPCInferenceService::Stub* stub,
+            const std::vector<ModelInferRequest>* requests, const PerfOptions& o)
+      : stub_(stub), requests_(requests), options_(o) {}
+
+  void StartClosed(int concurrency) {
+    for (int i = 0; i < concurrency; ++i) Issue(absl::Now());
+  }
+  void StartOpen(double rate) {
+    sender_ = std::thread([this, rate] {
+      Pacer pacer(rate, options_.poisson, absl::Now());
+      for (;;) {
+        const absl::Time t = pacer.Next();
+        const absl::Duration wait = t - absl::Now();
+        if (wait > absl::ZeroDuration()) absl::SleepFor(wait);
+        {
+          absl::MutexLock lock(&mu_);
+          if (stopping_) return;
+          if (in_flight_ >= kMaxInFlight) {  // the client itself is the bottleneck
+            records_.push_back({absl::Now(), 0, kClientBacklog});
+            continue;
+          }
+        }
+        Issue(t);
+      }
+    });
+  }
+  // Stops sending and waits for every request in flight to be answered.
+  void StopAndDrain() {
     {
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](int* active) { return *active == 0; }, &active_));
+      stopping_ = true;
     }
-    PerfStep step;
-    step.concurrency = static_cast<int>(slots_.size());
-    step.seconds = options_.duration_s;
-    step.requests = stats_.count();
-    step.errors = errors_;
-    step.requests_per_s = step.requests / step.seconds;
-    step.images_per_s = step.requests_per_s * options_.batch;
-    step.p50_ms = stats_.Percentile(50);
-    step.p90_ms = stats_.Percentile(90);
-    step.p95_ms = stats_.Percentile(95);
-    step.p99_ms = stats_.Percentile(99);
-    step.max_ms = stats_.Max();
-    step.mean_ms = stats_.Mean();
-    return step;
+    if (sender_.joinable()) sender_.join();
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(+[](int64_t* n) { return *n == 0; }, &in_flight_));
   }
+  // Records answered since `from` (an index into the record list).
+  std::vector<Record> Since(size_t from, size_t* next) {
+    absl::MutexLock lock(&mu_);
+    *next = records_.size();
+    return std::vector<Record>(records_.begin() + std::min(from, records_.size()), records_.end());
+  }
+  int64_t sent() {
+    absl::MutexLock lock(&mu_);
+    return sent_;
+  }
+  int64_t answered() {
+    absl::MutexLock lock(&mu_);
+    return answered_;
+  }
+
+  static constexpr int kClientBacklog = -1;
 
  private:
-  struct Slot {
-    std::unique_ptr<grpc::ClientContext> context;
+  static constexpr int64_t kMaxInFlight = 20000;
+  struct Call {
+    grpc::ClientContext context;
     ModelInferResponse response;
-    absl::Time sent;
-    size_t next = 0;
+    absl::Time scheduled;
   };
 
-  void Issue(Slot* s, size_t offset) {
-    s->context = std::make_unique<grpc::ClientContext>();
+  void Issue(absl::Time scheduled) {
+    auto* call = new Call;
+    call->scheduled = scheduled;
     if (options_.deadline_ms > 0) {
-      s->context->set_deadline(std::chrono::system_clock::now() +
-                               std::chrono::milliseconds(options_.deadline_ms));
+      call->context.set_deadline(std::chrono::system_clock::now() +
+                                 std::chrono::milliseconds(options_.deadline_ms));
     }
-    const ModelInferRequest& r = (*requests_)[(offset + s->next++) % requests_->size()];
-    s->response.Clear();
-    s->sent = absl::Now();
-    stub_->async()->ModelInfer(s->context.get(), &r, &s->response,
-                               [this, s, offset](grpc::Status status) { Done(s, offset, status); });
-  }
-
-  void Done(Slot* s, size_t offset, const grpc::Status& status) {
-    const absl::Time now = absl::Now();
-    const bool measured = now >= measure_start_ && now <= end_;
+    size_t index;
     {
       absl::MutexLock lock(&mu_);
-      if (measured) {
-        if (status.ok()) {
-          stats_.Add(absl::ToDoubleMilliseconds(now - s->sent));
-        } else {
-          ++errors_[absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()))];
-        }
-      }
-      if (now >= end_) {
-        --active_;
-        return;
-      }
+      ++in_flight_;
+      index = sent_++;
     }
-    Issue(s, offset);
+    const ModelInferRequest& r = (*requests_)[index % requests_->size()];
+    stub_->async()->ModelInfer(&call->context, &r, &call->response,
+                               [this, call](grpc::Status status) { Done(call, status); });
+  }
+
+  void Done(Call* call, const grpc::Status& status) {
+    const absl::Time now = absl::Now();
+    const float latency = static_cast<float>(absl::ToDoubleMilliseconds(now - call->scheduled));
+    delete call;
+    bool again = false;
+    {
+      absl::MutexLock lock(&mu_);
+      records_.push_back({now, latency, static_cast<int>(status.error_code())});
+      ++answered_;
+      --in_flight_;
+      again = !stopping_ && !sender_.joinable();  // closed loop: keep the slot busy
+    }
+    if (again) Issue(absl::Now());
   }
 
   inference::GRPCInferenceService::Stub* stub_;
   const std::vector<ModelInferRequest>* requests_;
   const PerfOptions& options_;
-  std::vector<Slot> slots_;
-  absl::Time measure_start_, end_;
+  std::thread sender_;
   absl::Mutex mu_;
-  int active_ ABSL_GUARDED_BY(mu_) = 0;
-  LatencyStats stats_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, int64_t> errors_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t sent_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t answered_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<Record> records_ ABSL_GUARDED_BY(mu_);
 };
+
+struct Window {
+  LatencyStats stats;
+  std::map<std::string, int64_t> errors;
+  double seconds = 0;
+  double rps() const { return seconds > 0 ? stats.count() / seconds : 0; }
+};
+
+void AddToWindow(const Record& r, Window* w) {
+  if (r.code == 0) {
+    w->stats.Add(r.latency_ms);
+  } else {
+    ++w->errors[r.code == Generator::kClientBacklog
+                    ? "CLIENT_BACKLOG"
+                    : absl::StatusCodeToString(static_cast<absl::StatusCode>(r.code))];
+  }
+}
+
+bool Agree(double a, double b, double tolerance) {
+  return std::abs(a - b) <= tolerance * std::max(std::abs(a), std::abs(b));
+}
+
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+absl::StatusOr<ServerCounters> Scrape(const PerfOptions& o) {
+  ASSIGN_OR_RETURN(std::string page, HttpGet(o.metrics_url));
+  return ParseServerCounters(page, o.model);
+}
+
+absl::StatusOr<PerfStep> RunStep(inference::GRPCInferenceService::Stub* stub,
+                                 const std::vector<ModelInferRequest>& requests,
+                                 const PerfOptions& o, int concurrency, double rate) {
+  PerfStep step;
+  step.concurrency = concurrency;
+  step.rate = rate;
+  step.label = rate > 0 ? absl::StrCat("r=", rate) : absl::StrCat("c=", concurrency);
+  ServerCounters server_before;
+  if (!o.metrics_url.empty()) {
+    ASSIGN_OR_RETURN(server_before, Scrape(o));
+  }
+  const double cpu_before = CpuSeconds();
+  Generator gen(stub, &requests, o);
+  const absl::Time start = absl::Now();
+  if (rate > 0) {
+    gen.StartOpen(rate);
+  } else {
+    gen.StartClosed(concurrency);
+  }
+  size_t cursor = 0;
+  absl::SleepFor(absl::Seconds(o.warmup_s));
+  gen.Since(0, &cursor);  // warm-up answers are not measured
+  std::vector<Window> windows;
+  while (static_cast<int>(windows.size()) < o.max_windows) {
+    Window w;
+    const absl::Time window_start = absl::Now();
+    const absl::Time window_end = window_start + absl::Seconds(o.duration_s);
+    absl::Time last_progress = window_start;
+    for (;;) {
+      absl::SleepFor(absl::Milliseconds(20));
+      for (const Record& r : gen.Since(cursor, &cursor)) AddToWindow(r, &w);
+      const absl::Time now = absl::Now();
+      const bool done = o.requests > 0 ? w.stats.count() >= o.requests : now >= window_end;
+      if (o.progress && (now - last_progress >= absl::Seconds(1) || done)) {
+        last_progress = now;
+        std::cerr << absl::StrFormat("\r  %-8s window %d: %8.1f req/s, p50 %.2f ms   ", step.label,
+                                     windows.size() + 1,
+                                     w.stats.count() / absl::ToDoubleSeconds(now - window_start),
+                                     w.stats.Percentile(50))
+                  << std::flush;
+      }
+      if (done) {
+        w.seconds = absl::ToDoubleSeconds(now - window_start);
+        break;
+      }
+    }
+    windows.push_back(std::move(w));
+    const size_t n = windows.size();
+    if (n >= 2 && Agree(windows[n - 1].rps(), windows[n - 2].rps(), o.stability) &&
+        Agree(windows[n - 1].stats.Mean(), windows[n - 2].stats.Mean(), o.stability)) {
+      step.stable = true;
+      break;
+    }
+  }
+  if (o.progress) std::cerr << "\r" << std::string(70, ' ') << "\r";
+  gen.StopAndDrain();
+  (void)start;
+  step.windows = static_cast<int>(windows.size());
+  Window reported = windows.back();
+  if (windows.size() >= 2) {
+    const Window& prev = windows[windows.size() - 2];
+    reported.stats.Merge(prev.stats);
+    for (const auto& [code, count] : prev.errors) reported.errors[code] += count;
+    reported.seconds += prev.seconds;
+  }
+  step.requests = reported.stats.count();
+  step.errors = reported.errors;
+  step.seconds = reported.seconds;
+  step.requests_per_s = reported.rps();
+  step.images_per_s = step.requests_per_s * o.batch;
+  step.p50_ms = reported.stats.Percentile(50);
+  step.p90_ms = reported.stats.Percentile(90);
+  step.p95_ms = reported.stats.Percentile(95);
+  step.p99_ms = reported.stats.Percentile(99);
+  step.max_ms = reported.stats.Max();
+  step.mean_ms = reported.stats.Mean();
+  step.sent = gen.sent();
+  step.answered = gen.answered();
+  if (step.answered > 0) step.client_cpu_us_per_request = (CpuSeconds() - cpu_before) / step.answered * 1e6;
+  if (!o.metrics_url.empty()) {
+    ASSIGN_OR_RETURN(ServerCounters after, Scrape(o));
+    const ServerDelta d = Delta(server_before, after);
+    step.has_server = true;
+    step.server_requests = d.requests;
+    step.server_batches = d.batches;
+    step.server_queue_ms = d.mean_queue_ms;
+    step.server_compute_ms = d.mean_compute_ms;
+    step.server_batch_size = d.mean_batch_size;
+  }
+  return step;
+}
 
 std::string ErrorsText(const std::map<std::string, int64_t>& errors) {
   std::string s;
   for (const auto& [code, n] : errors) absl::StrAppend(&s, s.empty() ? "" : ",", code, "=", n);
   return s.empty() ? "0" : s;
+}
+
+std::string StepJson(const PerfStep& s, int batch) {
+  std::string errors;
+  for (const auto& [code, n] : s.errors) absl::StrAppend(&errors, errors.empty() ? "" : ",", "\"", code, "\":", n);
+  std::string json = absl::StrFormat(
+      "{\"label\":\"%s\",\"concurrency\":%d,\"rate\":%g,\"batch\":%d,\"windows\":%d,"
+      "\"stable\":%s,\"requests\":%d,\"seconds\":%g,\"requests_per_s\":%g,"
+      "\"images_per_s\":%g,\"p50_ms\":%g,\"p90_ms\":%g,\"p95_ms\":%g,\"p99_ms\":%g,"
+      "\"max_ms\":%g,\"mean_ms\":%g,\"errors\":{%s},\"sent\":%d,\"answered\":%d,"
+      "\"client_cpu_us_per_request\":%g",
+      s.label, s.concurrency, s.rate, batch, s.windows, s.stable ? "true" : "false", s.requests,
+      s.seconds, s.requests_per_s, s.images_per_s, s.p50_ms, s.p90_ms, s.p95_ms, s.p99_ms,
+      s.max_ms, s.mean_ms, errors, s.sent, s.answered, s.client_cpu_us_per_request);
+  if (s.has_server) {
+    absl::StrAppendFormat(&json,
+                          ",\"server\":{\"requests\":%d,\"batches\":%d,\"queue_ms\":%g,"
+                          "\"compute_ms\":%g,\"batch_size\":%g}",
+                          s.server_requests, s.server_batches, s.server_queue_ms,
+                          s.server_compute_ms, s.server_batch_size);
+  }
+  return json + "}";
 }
 
 }  // namespace
@@ -235,44 +419,111 @@ absl::StatusOr<std::vector<int>> ParseConcurrency(const std::string& text) {
   return levels;
 }
 
+absl::StatusOr<std::vector<double>> ParseRates(const std::string& text) {
+  std::vector<double> rates;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    double r = 0;
+    if (!absl::SimpleAtod(part, &r) || !(r > 0) || r > 1e6) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("rate '", text, "' is not a list of requests/s, each in (0, 1000000]"));
+    }
+    rates.push_back(r);
+  }
+  return rates;
+}
+
 absl::StatusOr<std::vector<PerfStep>> Perf(const std::shared_ptr<grpc::Channel>& channel,
                                            const PerfOptions& options, std::ostream& out) {
   if (options.model.empty()) return absl::InvalidArgumentError("perf needs --model");
   if (options.batch < 1) return absl::InvalidArgumentError("--batch must be at least 1");
-  if (!(options.duration_s > 0) || options.warmup_s < 0) {
-    return absl::InvalidArgumentError("--duration_s must be positive and --warmup_s not negative");
+  if (!(options.duration_s > 0) || options.warmup_s < 0 || options.requests < 0) {
+    return absl::InvalidArgumentError(
+        "--duration_s must be positive, --warmup_s and --requests not negative");
+  }
+  if (options.max_windows < 1 || !(options.stability > 0)) {
+    return absl::InvalidArgumentError("--max_windows must be at least 1 and --stability positive");
   }
   auto stub = inference::GRPCInferenceService::NewStub(channel);
   ASSIGN_OR_RETURN(std::vector<ModelInferRequest> requests, BuildRequests(*stub, options));
-  std::ofstream json, csv;
-  if (!options.json_path.empty()) json.open(options.json_path);
-  if (!options.csv_path.empty()) {
-    csv.open(options.csv_path);
-    csv << "concurrency,requests,requests_per_s,images_per_s,p50_ms,p90_ms,p95_ms,p99_ms,max_ms,errors\n";
-  }
-  out << absl::StrFormat("%-11s %10s %10s %9s %9s %9s %9s %9s  %s\n", "concurrency", "req/s", "img/s",
-                         "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms", "errors");
+  if (!options.metrics_url.empty()) RETURN_IF_ERROR(Scrape(options).status());
+  const bool open = !options.rates.empty();
+  out << absl::StrFormat("%-9s %10s %10s %9s %9s %9s %9s %9s %5s  %s%s\n", open ? "rate" : "concurrency",
+                         "req/s", "img/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms", "win",
+                         "errors", options.metrics_url.empty() ? "" : "  server: queue ms, compute ms, batch");
   std::vector<PerfStep> steps;
-  for (int c : options.concurrency) {
-    PerfStep s = Step(stub.get(), &requests, options, c).Run();
-    out << absl::StrFormat("%-11d %10.1f %10.1f %9.3f %9.3f %9.3f %9.3f %9.3f  %s\n", c,
+  const size_t n = open ? options.rates.size() : options.concurrency.size();
+  for (size_t i = 0; i < n; ++i) {
+    ASSIGN_OR_RETURN(PerfStep s, RunStep(stub.get(), requests, options,
+                                         open ? 0 : options.concurrency[i], open ? options.rates[i] : 0));
+    out << absl::StrFormat("%-9s %10.1f %10.1f %9.3f %9.3f %9.3f %9.3f %9.3f %4d%s  %s", s.label,
                            s.requests_per_s, s.images_per_s, s.p50_ms, s.p90_ms, s.p95_ms, s.p99_ms,
-                           s.max_ms, ErrorsText(s.errors));
+                           s.max_ms, s.windows, s.stable ? " " : "!", ErrorsText(s.errors));
+    if (s.has_server) {
+      out << absl::StrFormat("  %.3f, %.3f, %.2f", s.server_queue_ms, s.server_compute_ms,
+                             s.server_batch_size);
+    }
+    out << "\n";
     out.flush();
-    if (json.is_open()) {
-      json << absl::StrFormat(
-          "{\"concurrency\":%d,\"batch\":%d,\"requests\":%d,\"seconds\":%g,\"requests_per_s\":%g,"
-          "\"images_per_s\":%g,\"p50_ms\":%g,\"p90_ms\":%g,\"p95_ms\":%g,\"p99_ms\":%g,"
-          "\"max_ms\":%g,\"mean_ms\":%g,\"errors\":\"%s\"}\n",
-          c, options.batch, s.requests, s.seconds, s.requests_per_s, s.images_per_s, s.p50_ms,
-          s.p90_ms, s.p95_ms, s.p99_ms, s.max_ms, s.mean_ms, ErrorsText(s.errors));
-    }
-    if (csv.is_open()) {
-      csv << absl::StrFormat("%d,%d,%g,%g,%g,%g,%g,%g,%g,%s\n", c, s.requests, s.requests_per_s,
-                             s.images_per_s, s.p50_ms, s.p90_ms, s.p95_ms, s.p99_ms, s.max_ms,
-                             ErrorsText(s.errors));
-    }
     steps.push_back(std::move(s));
+  }
+  double cpu = 0;
+  int64_t answered = 0;
+  for (const PerfStep& s : steps) {
+    cpu += s.client_cpu_us_per_request * s.answered;
+    answered += s.answered;
+  }
+  out << absl::StrFormat("client: %.1f us CPU per request (%d requests)%s\n",
+                         answered > 0 ? cpu / answered : 0.0, answered,
+                         std::any_of(steps.begin(), steps.end(), [](const PerfStep& s) { return !s.stable; })
+                             ? "; '!': the last two windows did not agree within --stability"
+                             : "");
+  if (options.slo_p99_ms > 0) {
+    const PerfStep* best = nullptr;
+    for (const PerfStep& s : steps) {
+      if (s.p99_ms <= options.slo_p99_ms && s.errors.empty() &&
+          (best == nullptr || s.requests_per_s > best->requests_per_s)) {
+        best = &s;
+      }
+    }
+    if (best != nullptr) {
+      out << absl::StrFormat("slo: p99 <= %g ms holds up to %.1f req/s (%.1f img/s) at %s\n",
+                             options.slo_p99_ms, best->requests_per_s, best->images_per_s, best->label);
+    } else {
+      out << absl::StrFormat("slo: no step met p99 <= %g ms without errors\n", options.slo_p99_ms);
+    }
+  }
+  if (!options.json_path.empty()) {
+    std::ofstream json(options.json_path);
+    json << "{\"model\":\"" << options.model << "\",\"batch\":" << options.batch << ",\"steps\":[";
+    for (size_t i = 0; i < steps.size(); ++i) json << (i ? ",\n" : "\n") << StepJson(steps[i], options.batch);
+    json << "\n]}\n";
+    if (!json) return absl::UnavailableError("cannot write " + options.json_path);
+  }
+  if (!options.csv_path.empty()) {
+    std::ofstream csv(options.csv_path);
+    csv << "label,concurrency,rate,batch,requests,seconds,requests_per_s,images_per_s,p50_ms,p90_ms,"
+           "p95_ms,p99_ms,max_ms,mean_ms,errors,sent,answered,stable\n";
+    for (const PerfStep& s : steps) {
+      csv << absl::StrFormat("%s,%d,%g,%d,%d,%g,%g,%g,%g,%g,%g,%g,%g,%g,%d,%d,%d,%s\n", s.label,
+                             s.concurrency, s.rate, options.batch, s.requests, s.seconds,
+                             s.requests_per_s, s.images_per_s, s.p50_ms, s.p90_ms, s.p95_ms,
+                             s.p99_ms, s.max_ms, s.mean_ms,
+                             [&] {
+                               int64_t e = 0;
+                               for (const auto& [c, k] : s.errors) e += k;
+                               return e;
+                             }(),
+                             s.sent, s.answered, s.stable ? "true" : "false");
+    }
+    if (!csv) return absl::UnavailableError("cannot write " + options.csv_path);
+  }
+  if (!options.plot_path.empty()) {
+    std::vector<PlotPoint> points;
+    for (const PerfStep& s : steps) points.push_back({s.requests_per_s, s.p50_ms, s.p90_ms, s.p99_ms, s.label});
+    std::ofstream svg(options.plot_path);
+    svg << LatencyThroughputSvg(points, absl::StrCat(options.model, ": latency against throughput (batch ",
+                                                      options.batch, ")"));
+    if (!svg) return absl::UnavailableError("cannot write " + options.plot_path);
   }
   return steps;
 }

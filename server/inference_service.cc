@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "server/grpc_status.h"
 #include "server/log.h"
 #include "absl/time/clock.h"
@@ -97,13 +98,15 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
     const image::PreprocessSpec& p = m.preprocess;
     SetString(input, "image_datatype", "BYTES");
     SetString(input, "image_formats", "JPEG,PNG");
-    SetString(input, "image_preprocessing",
-              absl::StrCat(p.channels == 1 ? "GRAY" : p.bgr ? "BGR" : "RGB",
-                           p.resize_shorter > 0 ? absl::StrCat(" resize_shorter=", p.resize_shorter,
-                                                               " center_crop")
-                           : p.crop_only    ? " center_crop"
-                                            : " resize",
-                           " to ", p.height, "x", p.width, " scale=", p.scale));
+    std::string steps = p.channels == 1 ? "GRAY" : p.bgr ? "BGR" : "RGB";
+    if (p.resize_shorter > 0) absl::StrAppend(&steps, " resize_shorter=", p.resize_shorter);
+    absl::StrAppend(&steps, p.resize_shorter > 0 || p.crop_only ? " center_crop=" : " resize=", p.height,
+                    "x", p.width, p.nearest ? " nearest" : " bilinear", " scale=", p.scale);
+    if (p.mean != std::array<float, 3>{0, 0, 0} || p.std != std::array<float, 3>{1, 1, 1}) {
+      absl::StrAppend(&steps, " mean=", absl::StrJoin(absl::MakeSpan(p.mean.data(), p.channels), ","),
+                      " std=", absl::StrJoin(absl::MakeSpan(p.std.data(), p.channels), ","));
+    }
+    SetString(input, "image_preprocessing", steps);
   }
   for (const engine::ValueInfo& out : m.model->outputs()) {
     AddTensorMetadata(out, response->add_outputs());

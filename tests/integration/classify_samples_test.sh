@@ -5,30 +5,8 @@
 set -euo pipefail
 BIN=$1
 SRC=$2
-WORK=$(mktemp -d)
-SERVER_PID=
-cleanup() {
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-"$BIN/cnnserve" --model_repository="$SRC/models" --host=127.0.0.1 --grpc_port=0 --http_port=0 \
-  >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-
-# The server logs its ports once it listens; wait for that line (bounded).
-for _ in $(seq 1 300); do
-  grep -q "cnnserve listening" "$WORK/server.log" && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log"; echo "FAIL: server exited"; exit 1; }
-  sleep 0.1
-done
-line=$(grep "cnnserve listening" "$WORK/server.log") || { cat "$WORK/server.log"; echo "FAIL: server did not start"; exit 1; }
-GRPC_PORT=$(sed -E 's/.*grpc=[^ ]*:([0-9]+).*/\1/' <<<"$line")
-HTTP_PORT=$(sed -E 's/.*http=[^ ]*:([0-9]+).*/\1/' <<<"$line")
+source "$SRC/tests/integration/lib.sh"
+start_server "$BIN" --model_repository="$SRC/models"
 
 "$BIN/cnnserve-client" health --server=127.0.0.1:$GRPC_PORT
 

@@ -1,0 +1,32 @@
+# Shared by the integration tests (sourced): a scratch directory and a
+# cnnserve on kernel-chosen ports that is always stopped, on failure too.
+#   source lib.sh; start_server BIN_DIR [cnnserve flags...]
+# sets WORK, SERVER_PID, GRPC_PORT and HTTP_PORT.
+WORK=$(mktemp -d)
+SERVER_PID=
+cleanup() {
+  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+start_server() {
+  local bin=$1
+  shift
+  "$bin/cnnserve" --host=127.0.0.1 --grpc_port=0 --http_port=0 "$@" >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  # The server logs its ports once it listens and its models are loaded.
+  for _ in $(seq 1 600); do
+    grep -q "cnnserve listening" "$WORK/server.log" && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log"; echo "FAIL: server exited"; exit 1; }
+    sleep 0.1
+  done
+  local line
+  line=$(grep "cnnserve listening" "$WORK/server.log") || {
+    cat "$WORK/server.log"; echo "FAIL: server did not start"; exit 1; }
+  GRPC_PORT=$(sed -E 's/.*grpc=[^ ]*:([0-9]+).*/\1/' <<<"$line")
+  HTTP_PORT=$(sed -E 's/.*http=[^ ]*:([0-9]+).*/\1/' <<<"$line")
+}
