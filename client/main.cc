@@ -14,9 +14,14 @@
 #include "client/perf.h"
 #include "client/repository.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/support/channel_arguments.h"
 #include "grpcpp/security/credentials.h"
 
 ABSL_FLAG(std::string, server, "localhost:8001", "gRPC address of the server, HOST:PORT");
+ABSL_FLAG(std::string, lb, "pick_first",
+          "gRPC load balancing: pick_first, or round_robin to spread requests over every address "
+          "the name resolves to (e.g. --server=dns:///cnnserve-grpc.cnnserve.svc.cluster.local:8001, "
+          "a headless Service)");
 ABSL_FLAG(std::string, model, "", "classify: model name");
 ABSL_FLAG(std::string, version, "", "classify: model version (default: the server's)");
 ABSL_FLAG(int, top_k, 5, "classify: classes to print per image");
@@ -52,7 +57,7 @@ constexpr char kUsage[] =
     "       [--duration_s=5 | --requests=N] [--warmup_s=1] [--stability=0.1] [--max_windows=4]\n"
     "       [--images=DIR] [--deadline_ms=D] [--metrics_url=URL] [--slo_p99_ms=X]\n"
     "       [--json_file=F] [--csv_file=F] [--plot=F.svg]\n"
-    "Common flags: --server=HOST:PORT (default localhost:8001)";
+    "Common flags: --server=HOST:PORT (default localhost:8001), --lb=round_robin";
 
 }  // namespace
 
@@ -64,7 +69,16 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string command = positional[1];
-  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials());
+  const std::string lb = absl::GetFlag(FLAGS_lb);
+  if (lb != "pick_first" && lb != "round_robin") {
+    std::cerr << "error: --lb must be pick_first or round_robin, not '" << lb << "'\n";
+    return 2;
+  }
+  grpc::ChannelArguments channel_args;
+  channel_args.SetLoadBalancingPolicyName(lb);
+  channel_args.SetMaxReceiveMessageSize(64 << 20);
+  auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server),
+                                           grpc::InsecureChannelCredentials(), channel_args);
   absl::Status status;
   if (command == "classify") {
     cnnserve::client::ClassifyOptions options;
