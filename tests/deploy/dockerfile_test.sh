@@ -55,6 +55,7 @@ new_root() {
   else
     tar -C "$root" -xf "$CACHE"
   fi
+  chmod 0755 "$root"  # an image's / is world-readable; the cached tarball may say 0700
   cp /etc/apt/sources.list.d/debian.sources "$root/etc/apt/sources.list.d/" 2>/dev/null && rm -f "$root/etc/apt/sources.list"
   cp /etc/resolv.conf "$root/etc/resolv.conf"
   mount -t proc proc "$root/proc"
