@@ -9,6 +9,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "client/classify.h"
+#include "client/credentials.h"
 #include "client/health.h"
 #include "client/metadata.h"
 #include "client/perf.h"
@@ -18,6 +19,10 @@
 #include "grpcpp/security/credentials.h"
 
 ABSL_FLAG(std::string, server, "localhost:8001", "gRPC address of the server, HOST:PORT");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA to verify the server's TLS certificate (enables TLS)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate, for servers that require mTLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
+ABSL_FLAG(std::string, token_file, "", "File holding a bearer token to send (needs --tls_ca)");
 ABSL_FLAG(std::string, lb, "pick_first",
           "gRPC load balancing: pick_first, or round_robin to spread requests over every address "
           "the name resolves to (e.g. --server=dns:///cnnserve-grpc.cnnserve.svc.cluster.local:8001, "
@@ -57,7 +62,8 @@ constexpr char kUsage[] =
     "       [--duration_s=5 | --requests=N] [--warmup_s=1] [--stability=0.1] [--max_windows=4]\n"
     "       [--images=DIR] [--deadline_ms=D] [--metrics_url=URL] [--slo_p99_ms=X]\n"
     "       [--json_file=F] [--csv_file=F] [--plot=F.svg]\n"
-    "Common flags: --server=HOST:PORT (default localhost:8001), --lb=round_robin";
+    "Common flags: --server=HOST:PORT (default localhost:8001), --lb=round_robin,\n"
+    "  --tls_ca=CA.pem [--tls_cert=C.pem --tls_key=K.pem] [--token_file=F]";
 
 }  // namespace
 
@@ -77,8 +83,14 @@ int main(int argc, char** argv) {
   grpc::ChannelArguments channel_args;
   channel_args.SetLoadBalancingPolicyName(lb);
   channel_args.SetMaxReceiveMessageSize(64 << 20);
-  auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server),
-                                           grpc::InsecureChannelCredentials(), channel_args);
+  auto credentials = cnnserve::client::MakeCredentials(
+      absl::GetFlag(FLAGS_tls_ca), absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+      absl::GetFlag(FLAGS_token_file));
+  if (!credentials.ok()) {
+    std::cerr << "error: " << credentials.status().message() << "\n";
+    return 2;
+  }
+  auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server), *credentials, channel_args);
   absl::Status status;
   if (command == "classify") {
     cnnserve::client::ClassifyOptions options;

@@ -46,6 +46,9 @@ grpc::ServerUnaryReactor* ClassifierService::Classify(grpc::CallbackServerContex
                                                       const v1::ClassifyRequest* request,
                                                       v1::ClassifyResponse* response) {
   const absl::Time arrived = absl::Now();
+  if (auth_ != nullptr) {
+    if (absl::Status s = Authorize(*context, *auth_, Access::kInference); !s.ok()) return Finish(context, s);
+  }
   if (draining_) return Finish(context, absl::UnavailableError("the server is shutting down"));
   auto found = repository_->Find(request->model(), request->version());
   if (!found.ok()) return Finish(context, found.status());
@@ -120,6 +123,9 @@ grpc::ServerUnaryReactor* ClassifierService::Classify(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* ClassifierService::ListModels(grpc::CallbackServerContext* context,
                                                         const v1::ListModelsRequest*,
                                                         v1::ListModelsResponse* response) {
+  if (auth_ != nullptr) {
+    if (absl::Status s = Authorize(*context, *auth_, Access::kInference); !s.ok()) return Finish(context, s);
+  }
   for (const ModelRepository::IndexEntry& e : repository_->Index(/*ready_only=*/false)) {
     auto* m = response->add_models();
     m->set_name(e.name);
@@ -133,6 +139,9 @@ grpc::ServerUnaryReactor* ClassifierService::ListModels(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* ClassifierService::DescribeModel(grpc::CallbackServerContext* context,
                                                            const v1::DescribeModelRequest* request,
                                                            v1::DescribeModelResponse* response) {
+  if (auth_ != nullptr) {
+    if (absl::Status s = Authorize(*context, *auth_, Access::kInference); !s.ok()) return Finish(context, s);
+  }
   auto found = repository_->Find(request->model(), request->version());
   if (!found.ok()) return Finish(context, found.status());
   const ServedModel& m = **found;

@@ -13,6 +13,7 @@
 #include <atomic>
 
 #include "cnnserve/v1/classifier.grpc.pb.h"
+#include "server/auth.h"
 #include "server/metrics.h"
 #include "server/model_repository.h"
 
@@ -21,8 +22,10 @@ namespace cnnserve::server {
 class ClassifierService final : public v1::Classifier::CallbackService {
  public:
   // `repository` and `metrics` must outlive the service and its RPCs.
-  ClassifierService(const ModelRepository* repository, Metrics* metrics)
-      : repository_(repository), metrics_(metrics) {}
+  // `auth` (may be null: everyone may call) must outlive the service.
+  ClassifierService(const ModelRepository* repository, Metrics* metrics,
+                    const AuthPolicy* auth = nullptr)
+      : repository_(repository), metrics_(metrics), auth_(auth) {}
 
   void SetDraining() { draining_ = true; }
 
@@ -39,6 +42,7 @@ class ClassifierService final : public v1::Classifier::CallbackService {
  private:
   const ModelRepository* repository_;
   Metrics* metrics_;
+  const AuthPolicy* auth_;
   std::atomic<bool> draining_{false};
 };
 

@@ -86,6 +86,9 @@ grpc::ServerUnaryReactor* InferenceService::ServerMetadata(
 grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
     grpc::CallbackServerContext* context, const inference::ModelMetadataRequest* request,
     inference::ModelMetadataResponse* response) {
+  if (auth_ != nullptr) {
+    if (absl::Status s = Authorize(*context, *auth_, Access::kInference); !s.ok()) return Finish(context, s);
+  }
   auto model = repository_->Find(request->name(), request->version());
   if (!model.ok()) return Finish(context, model.status());
   const ServedModel& m = **model;
@@ -145,6 +148,12 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
     }
     reactor->Finish(ToGrpcStatus(status));
   };
+  if (auth_ != nullptr) {
+    if (absl::Status s = Authorize(*context, *auth_, Access::kInference); !s.ok()) {
+      finish(s, 0, {}, {});
+      return reactor;
+    }
+  }
   if (draining_) {
     finish(absl::UnavailableError("the server is shutting down"), 0, {}, {});
     return reactor;
@@ -187,6 +196,9 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(
     grpc::CallbackServerContext* context, const inference::RepositoryIndexRequest* request,
     inference::RepositoryIndexResponse* response) {
+  if (auth_ != nullptr) {
+    if (absl::Status s = Authorize(*context, *auth_, Access::kControl); !s.ok()) return Finish(context, s);
+  }
   if (absl::Status s = CheckRepositoryName(*repository_, request->repository_name()); !s.ok()) {
     return Finish(context, s);
   }
@@ -203,6 +215,9 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(
 grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(
     grpc::CallbackServerContext* context, const inference::RepositoryModelLoadRequest* request,
     inference::RepositoryModelLoadResponse*) {
+  if (auth_ != nullptr) {
+    if (absl::Status s = Authorize(*context, *auth_, Access::kControl); !s.ok()) return Finish(context, s);
+  }
   if (absl::Status s = CheckRepositoryName(*repository_, request->repository_name()); !s.ok()) {
     return Finish(context, s);
   }
@@ -219,6 +234,9 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(
 grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(
     grpc::CallbackServerContext* context, const inference::RepositoryModelUnloadRequest* request,
     inference::RepositoryModelUnloadResponse*) {
+  if (auth_ != nullptr) {
+    if (absl::Status s = Authorize(*context, *auth_, Access::kControl); !s.ok()) return Finish(context, s);
+  }
   if (absl::Status s = CheckRepositoryName(*repository_, request->repository_name()); !s.ok()) {
     return Finish(context, s);
   }

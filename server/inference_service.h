@@ -1,6 +1,8 @@
 // The KServe v2 gRPC service (package inference) over a ModelRepository,
 // with Triton's model repository extension (RepositoryIndex,
 // RepositoryModelLoad, RepositoryModelUnload).
+// Inference RPCs (ModelInfer, ModelMetadata) and the control RPCs check the
+// AuthPolicy; liveness, readiness and server metadata stay open for probes.
 // A thin adapter: it validates and converts messages (tensor_codec), hands
 // work to the model's batcher, and answers from the batcher's thread; no
 // gRPC thread waits for inference. Repository loads and unloads do block
@@ -11,6 +13,7 @@
 #include <atomic>
 
 #include "grpc_predict_v2.grpc.pb.h"
+#include "server/auth.h"
 #include "server/metrics.h"
 #include "server/model_repository.h"
 
@@ -20,8 +23,10 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
  public:
   // `repository` and `metrics` must outlive the service and every RPC it
   // has accepted. With `access_log`, every ModelInfer is logged.
-  InferenceService(ModelRepository* repository, Metrics* metrics, bool access_log)
-      : repository_(repository), metrics_(metrics), access_log_(access_log) {}
+  // `auth` (may be null: everyone may call) must outlive the service.
+  InferenceService(ModelRepository* repository, Metrics* metrics, bool access_log,
+                   const AuthPolicy* auth = nullptr)
+      : repository_(repository), metrics_(metrics), access_log_(access_log), auth_(auth) {}
 
   // While draining, readiness is false and new inference is UNAVAILABLE.
   void SetDraining() { draining_ = true; }
@@ -60,6 +65,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   ModelRepository* repository_;
   Metrics* metrics_;
   const bool access_log_;
+  const AuthPolicy* auth_;
   std::atomic<bool> draining_{false};
 };
 

@@ -28,6 +28,17 @@ ABSL_FLAG(int, grpc_port, 8001, "gRPC port (0: any free port)");
 ABSL_FLAG(int, http_port, 8000, "HTTP port for health (0: any free port)");
 ABSL_FLAG(int64_t, max_batch_size, 32,
           "Largest batch, in items, for models whose config.pbtxt does not set max_batch_size");
+ABSL_FLAG(int64_t, max_image_pixels, 64 << 20,
+          "Largest image (width x height) a request may send; refused from its header");
+ABSL_FLAG(int, max_concurrent_streams, 1024, "Most concurrent gRPC calls per connection");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve gRPC over TLS (the HTTP health/metrics port stays plaintext)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA: gRPC inference and control calls need a client certificate it signed (mTLS)");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File holding a bearer token inference calls must present ('authorization: Bearer T')");
+ABSL_FLAG(std::string, control_token_file, "",
+          "File holding a bearer token the repository control calls must present");
 ABSL_FLAG(int, exit_timeout_secs, 30, "On SIGTERM/SIGINT, how long to wait for accepted requests");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(bool, access_log, false, "Log every ModelInfer: model, version, code, items, timings, peer");
@@ -60,6 +71,13 @@ int main(int argc, char** argv) {
   options.model_control_mode = absl::GetFlag(FLAGS_model_control_mode);
   options.load_models = absl::GetFlag(FLAGS_load_model);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.max_image_pixels = absl::GetFlag(FLAGS_max_image_pixels);
+  options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  options.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
+  options.control_token_file = absl::GetFlag(FLAGS_control_token_file);
   if (absl::GetFlag(FLAGS_repository_poll_secs) < 1) {
     cs::Log(cs::Severity::kError, "bad flag", {{"reason", "--repository_poll_secs must be at least 1"}});
     return 2;

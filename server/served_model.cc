@@ -125,6 +125,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> LoadServedModel(const LoadSpec& spe
                                    (dir / std::to_string(spec.version) / "model.onnx").string()));
   }
   RETURN_IF_ERROR(SetUpPreprocessing(config_path, m.get()));
+  m->preprocess.max_pixels = spec.max_image_pixels;
   if (fs::exists(dir / "labels.txt")) m->labels = ReadLabels(dir / "labels.txt");
   m->metrics = spec.metrics->ForModel(spec.name, std::to_string(spec.version),
                                       m->config.max_batch_size());

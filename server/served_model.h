@@ -53,6 +53,7 @@ struct LoadSpec {
   std::string fingerprint;
   Metrics* metrics = nullptr;
   Clock* clock = nullptr;  // null: real
+  int64_t max_image_pixels = 64 << 20;
 };
 
 // Queues one request's `items` on the model's batcher. `done` is called

@@ -1,12 +1,15 @@
 #include "server/server.h"
 
 #include <chrono>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "engine/model.h"
 #include "engine/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/auth.h"
 #include "server/classifier_service.h"
 #include "server/http_server.h"
 #include "server/inference_service.h"
@@ -15,6 +18,19 @@
 #include "server/model_repository.h"
 
 namespace cnnserve::server {
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (!in || s.str().find("-----BEGIN") == std::string::npos) {
+    return absl::InvalidArgumentError("'" + path + "' is not a readable PEM file");
+  }
+  return s.str();
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
   auto server = std::unique_ptr<Server>(new Server());
@@ -29,11 +45,44 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_message_bytes must be from 1024 to 2 GiB - 1, got ", options.max_message_bytes));
   }
+  auto auth = std::make_unique<AuthPolicy>();
+  if (!options.auth_token_file.empty()) {
+    ASSIGN_OR_RETURN(auth->inference_token, ReadTokenFile(options.auth_token_file));
+  }
+  if (!options.control_token_file.empty()) {
+    ASSIGN_OR_RETURN(auth->control_token, ReadTokenFile(options.control_token_file));
+  }
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls_cert and --tls_key go together");
+  }
+  if (!options.tls_client_ca.empty() && options.tls_cert.empty()) {
+    return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert and --tls_key");
+  }
+  if (options.max_image_pixels < 1 || options.max_concurrent_streams < 1) {
+    return absl::InvalidArgumentError("max_image_pixels and max_concurrent_streams must be positive");
+  }
+  auth->require_client_cert = !options.tls_client_ca.empty();
+  server->auth_ = std::move(auth);
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!options.tls_cert.empty()) {
+    ASSIGN_OR_RETURN(std::string cert, ReadPem(options.tls_cert));
+    ASSIGN_OR_RETURN(std::string key, ReadPem(options.tls_key));
+    grpc::SslServerCredentialsOptions ssl(
+        options.tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                      : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+    if (!options.tls_client_ca.empty()) {
+      ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem(options.tls_client_ca));
+    }
+    ssl.pem_key_cert_pairs.push_back({key, cert});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
+
   ModelRepository::Options repo_options;
   repo_options.root = options.model_repository;
   ASSIGN_OR_RETURN(repo_options.control_mode, ParseModelControlMode(options.model_control_mode));
   repo_options.startup_models = options.load_models;
   repo_options.defaults.max_batch_size = options.max_batch_size;
+  repo_options.max_image_pixels = options.max_image_pixels;
   repo_options.metrics = server->metrics_.get();
   // grpc.health.v1.Health follows each model: "" is the server, each model
   // has its own service name. Set once the gRPC server exists.
@@ -46,18 +95,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
   };
   ASSIGN_OR_RETURN(server->repository_, ModelRepository::Create(repo_options));
   server->inference_ = std::make_unique<InferenceService>(
-      server->repository_.get(), server->metrics_.get(), options.access_log);
-  server->classifier_ =
-      std::make_unique<ClassifierService>(server->repository_.get(), server->metrics_.get());
+      server->repository_.get(), server->metrics_.get(), options.access_log, server->auth_.get());
+  server->classifier_ = std::make_unique<ClassifierService>(
+      server->repository_.get(), server->metrics_.get(), server->auth_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat(options.host, ":", options.grpc_port),
-                           grpc::InsecureServerCredentials(), &server->grpc_port_);
+                           credentials, &server->grpc_port_);
   builder.RegisterService(server->inference_.get());
   builder.RegisterService(server->classifier_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
   server->grpc_ = builder.BuildAndStart();
   if (server->grpc_ == nullptr || server->grpc_port_ == 0) {
     return absl::UnavailableError(
@@ -83,6 +133,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
     return m.ok() && !inference->draining() ? 200 : 503;
   };
   http.metrics = [metrics] { return metrics->Serialize(); };
+  // The HTTP port (health and metrics, no secrets) stays plaintext even with
+  // --tls_cert: Debian 12's civetweb loads OpenSSL 3 dynamically and crashes
+  // on its first TLS connection (a null function pointer), so HTTPS is left
+  // to a TLS-terminating proxy or the network policy.
+  if (!options.tls_cert.empty()) {
+    Log(Severity::kWarning, "gRPC uses TLS; the HTTP health/metrics port stays plaintext",
+        {{"http_port", absl::StrCat(options.http_port)}});
+  }
   ASSIGN_OR_RETURN(server->http_, HttpServer::Start(std::move(http)));
 
   server->repository_->LoadAll();

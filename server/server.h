@@ -27,6 +27,7 @@ class Server;
 
 namespace cnnserve::server {
 
+struct AuthPolicy;
 class ClassifierService;
 class HttpServer;
 class InferenceService;
@@ -45,6 +46,13 @@ class Server {
     std::vector<std::string> load_models;     // explicit mode: loaded at start ("*": all)
     absl::Duration repository_poll = absl::Seconds(15);  // poll mode
     int64_t max_message_bytes = 64 << 20;     // larger requests: RESOURCE_EXHAUSTED
+    int64_t max_image_pixels = 64 << 20;      // per decoded image, checked from its header
+    int max_concurrent_streams = 1024;        // per gRPC connection
+    // TLS for gRPC (PEM paths); a client CA makes inference and control
+    // calls require a client certificate it signed (mTLS).
+    std::string tls_cert, tls_key, tls_client_ca;
+    std::string auth_token_file;     // bearer token for inference RPCs
+    std::string control_token_file;  // bearer token for repository control RPCs
     bool access_log = false;  // log every ModelInfer
     absl::Duration exit_timeout = absl::Seconds(30);
   };
@@ -67,6 +75,7 @@ class Server {
   std::unique_ptr<ModelRepository> repository_;
   std::unique_ptr<InferenceService> inference_;
   std::unique_ptr<ClassifierService> classifier_;
+  std::unique_ptr<AuthPolicy> auth_;
   absl::Notification stop_polling_;
   absl::Mutex health_mu_;
   grpc::HealthCheckServiceInterface* health_ ABSL_GUARDED_BY(health_mu_) = nullptr;
