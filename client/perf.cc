@@ -235,6 +235,7 @@ class Generator {
 
 struct Window {
   LatencyStats stats;
+  LatencyStats error_stats;  // how fast refusals came back
   std::map<std::string, int64_t> errors;
   double seconds = 0;
   double rps() const { return seconds > 0 ? stats.count() / seconds : 0; }
@@ -244,6 +245,7 @@ void AddToWindow(const Record& r, Window* w) {
   if (r.code == 0) {
     w->stats.Add(r.latency_ms);
   } else {
+    if (r.code != Generator::kClientBacklog) w->error_stats.Add(r.latency_ms);
     ++w->errors[r.code == Generator::kClientBacklog
                     ? "CLIENT_BACKLOG"
                     : absl::StatusCodeToString(static_cast<absl::StatusCode>(r.code))];
@@ -327,6 +329,7 @@ absl::StatusOr<PerfStep> RunStep(inference::GRPCInferenceService::Stub* stub,
   if (windows.size() >= 2) {
     const Window& prev = windows[windows.size() - 2];
     reported.stats.Merge(prev.stats);
+    reported.error_stats.Merge(prev.error_stats);
     for (const auto& [code, count] : prev.errors) reported.errors[code] += count;
     reported.seconds += prev.seconds;
   }
@@ -341,6 +344,7 @@ absl::StatusOr<PerfStep> RunStep(inference::GRPCInferenceService::Stub* stub,
   step.p99_ms = reported.stats.Percentile(99);
   step.max_ms = reported.stats.Max();
   step.mean_ms = reported.stats.Mean();
+  step.error_p99_ms = reported.error_stats.Percentile(99);
   step.sent = gen.sent();
   step.answered = gen.answered();
   if (step.answered > 0) step.client_cpu_us_per_request = (CpuSeconds() - cpu_before) / step.answered * 1e6;
@@ -371,10 +375,10 @@ std::string StepJson(const PerfStep& s, int batch) {
       "\"stable\":%s,\"requests\":%d,\"seconds\":%g,\"requests_per_s\":%g,"
       "\"images_per_s\":%g,\"p50_ms\":%g,\"p90_ms\":%g,\"p95_ms\":%g,\"p99_ms\":%g,"
       "\"max_ms\":%g,\"mean_ms\":%g,\"errors\":{%s},\"sent\":%d,\"answered\":%d,"
-      "\"client_cpu_us_per_request\":%g",
+      "\"client_cpu_us_per_request\":%g,\"error_p99_ms\":%g",
       s.label, s.concurrency, s.rate, batch, s.windows, s.stable ? "true" : "false", s.requests,
       s.seconds, s.requests_per_s, s.images_per_s, s.p50_ms, s.p90_ms, s.p95_ms, s.p99_ms,
-      s.max_ms, s.mean_ms, errors, s.sent, s.answered, s.client_cpu_us_per_request);
+      s.max_ms, s.mean_ms, errors, s.sent, s.answered, s.client_cpu_us_per_request, s.error_p99_ms);
   if (s.has_server) {
     absl::StrAppendFormat(&json,
                           ",\"server\":{\"requests\":%d,\"batches\":%d,\"queue_ms\":%g,"

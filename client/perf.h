@@ -58,7 +58,8 @@ struct PerfStep {
   std::map<std::string, int64_t> errors;  // by gRPC code name
   double seconds = 0;
   double requests_per_s = 0, images_per_s = 0;
-  double p50_ms = 0, p90_ms = 0, p95_ms = 0, p99_ms = 0, max_ms = 0, mean_ms = 0;
+  double p50_ms = 0, p90_ms = 0, p95_ms = 0, p99_ms = 0, max_ms = 0, mean_ms = 0;  // answered OK
+  double error_p99_ms = 0;  // p99 latency of the refused requests
   // The whole step, warm-up and tail included.
   int64_t sent = 0, answered = 0;
   double client_cpu_us_per_request = 0;
