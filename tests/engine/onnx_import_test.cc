@@ -68,7 +68,8 @@ TEST(OnnxImportTest, ImportsConvReluWithShapes) {
 
 TEST(OnnxImportTest, RejectsEmptyAndRandomBytes) {
   EXPECT_EQ(ImportOnnx("").status().code(), absl::StatusCode::kInvalidArgument);
-  auto s = ImportOnnx(std::string("\xff\xfe garbage \x01\x02\x03", 16)).status();
+  const char garbage[] = "\xff\xfe garbage \x01\x02\x03";
+  auto s = ImportOnnx(std::string(garbage, sizeof(garbage) - 1)).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()), HasSubstr("not a valid ONNX model"));
 }
