@@ -95,7 +95,10 @@ run_stage() {
           local dest=${args[-1]}
           unset 'args[-1]'
           mkdir -p "$root$dest"
-          for a in "${args[@]}"; do cp -a "$BUILD_ROOT$a" "$root$dest"; done
+          # As Docker does: a directory's contents go into dest, a file into it.
+          for a in "${args[@]}"; do
+            if [[ -d "$BUILD_ROOT$a" ]]; then cp -a "$BUILD_ROOT$a/." "$root$dest/"; else cp -a "$BUILD_ROOT$a" "$root$dest/"; fi
+          done
         else
           # The build context: the committed tree (what .dockerignore leaves is a subset).
           read -r -a args <<<"$rest"
