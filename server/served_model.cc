@@ -1,6 +1,7 @@
 #include "server/served_model.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -133,7 +134,11 @@ absl::StatusOr<std::shared_ptr<ServedModel>> LoadServedModel(const LoadSpec& spe
   // Instances: threads 0 shares the cores evenly among all instances.
   int instances = 0;
   for (const v1::InstanceGroup& g : m->config.instance_group()) instances += g.count();
-  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  // OMP_NUM_THREADS, when set (a container's CPU limit), bounds the cores.
+  int cores = std::max(1u, std::thread::hardware_concurrency());
+  if (const char* omp = std::getenv("OMP_NUM_THREADS"); omp != nullptr && std::atoi(omp) > 0) {
+    cores = std::min(cores, std::atoi(omp));
+  }
   const int even_share = std::max(1, cores / std::max(1, instances));
   for (const v1::InstanceGroup& g : m->config.instance_group()) {
     for (int i = 0; i < g.count(); ++i) {

@@ -77,6 +77,9 @@ for overlay in ("dev", "prod"):
     drain = int(flags.get("exit_timeout_secs", 30)) + int(c["lifecycle"]["preStop"]["exec"]["command"][-1])
     if pod["spec"]["terminationGracePeriodSeconds"] <= drain:
         bad.append(f"{overlay}: terminationGracePeriodSeconds does not outlast preStop + exit_timeout ({drain} s)")
+    omp = [e for e in c.get("env", []) if e["name"] == "OMP_NUM_THREADS"]
+    if not omp or omp[0]["valueFrom"]["resourceFieldRef"]["resource"] != "limits.cpu":
+        bad.append(f"{overlay}: OMP_NUM_THREADS does not follow limits.cpu (the engine would use every node core)")
     if c["resources"]["requests"]["cpu"] != c["resources"]["limits"]["cpu"]:
         bad.append(f"{overlay}: CPU requests and limits differ (the engine sizes its threads to the CPUs)")
     for svc in (d for d in docs if d["kind"] == "Service"):
