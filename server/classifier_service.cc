@@ -51,7 +51,11 @@ grpc::ServerUnaryReactor* ClassifierService::Classify(grpc::CallbackServerContex
   }
   if (draining_) return Finish(context, absl::UnavailableError("the server is shutting down"));
   auto found = repository_->Find(request->model(), request->version());
-  if (!found.ok()) return Finish(context, found.status());
+  if (!found.ok()) {
+    // As ModelInfer does: unknown names count under model="" (bounded labels).
+    metrics_->ForModel("", "", 1)->CountRequest(found.status().code());
+    return Finish(context, found.status());
+  }
   std::shared_ptr<const ServedModel> m = *std::move(found);
   const ModelMetrics* metrics = m->metrics;
   auto fail = [&](const absl::Status& s) {
