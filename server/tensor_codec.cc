@@ -80,6 +80,21 @@ absl::StatusOr<std::vector<std::string_view>> SplitRawBytes(const std::string& r
 
 namespace {
 
+// Whether the one input comes in raw_input_contents (true) or in typed
+// contents (false); an error when both are given or raw has other than 1.
+absl::StatusOr<bool> UsesRawContents(const ModelInferRequest& request, bool has_typed) {
+  const auto& in = request.inputs(0);
+  if (request.raw_input_contents_size() > 0 && has_typed) {
+    return Invalid("input '" + in.name() +
+                   "' is given both in raw_input_contents and in contents; send one");
+  }
+  if (request.raw_input_contents_size() > 1) {
+    return Invalid(absl::StrCat("raw_input_contents has ", request.raw_input_contents_size(),
+                                " entries for 1 input"));
+  }
+  return request.raw_input_contents_size() == 1;
+}
+
 absl::StatusOr<DecodedInput> DecodeImageInput(const ModelInferRequest& request,
                                               const engine::ValueInfo& input,
                                               const image::PreprocessSpec& spec) {
@@ -90,16 +105,9 @@ absl::StatusOr<DecodedInput> DecodeImageInput(const ModelInferRequest& request,
                    "; images are sent as shape [N] or [N,1], one encoded JPEG or PNG per item");
   }
   std::vector<std::string_view> files;
-  const bool has_typed = in.has_contents() && in.contents().bytes_contents_size() > 0;
-  if (request.raw_input_contents_size() > 0 && has_typed) {
-    return Invalid("input '" + in.name() +
-                   "' is given both in raw_input_contents and in contents; send one");
-  }
-  if (request.raw_input_contents_size() > 0) {
-    if (request.raw_input_contents_size() != 1) {
-      return Invalid(absl::StrCat("raw_input_contents has ", request.raw_input_contents_size(),
-                                  " entries for 1 input"));
-    }
+  auto raw = UsesRawContents(request, in.has_contents() && in.contents().bytes_contents_size() > 0);
+  if (!raw.ok()) return raw.status();
+  if (*raw) {
     auto split = SplitRawBytes(request.raw_input_contents(0), in.name());
     if (!split.ok()) return split.status();
     files = *std::move(split);
@@ -151,16 +159,9 @@ absl::StatusOr<DecodedInput> DecodeInferInput(const ModelInferRequest& request,
   DecodedInput out;
   out.items = shape[0];
   const int64_t count = engine::NumElements(shape);
-  const bool has_typed = in.has_contents() && in.contents().fp32_contents_size() > 0;
-  if (request.raw_input_contents_size() > 0 && has_typed) {
-    return Invalid("input '" + in.name() +
-                   "' is given both in raw_input_contents and in contents; send one");
-  }
-  if (request.raw_input_contents_size() > 0) {
-    if (request.raw_input_contents_size() != 1) {
-      return Invalid(absl::StrCat("raw_input_contents has ", request.raw_input_contents_size(),
-                                  " entries for 1 input"));
-    }
+  auto use_raw = UsesRawContents(request, in.has_contents() && in.contents().fp32_contents_size() > 0);
+  if (!use_raw.ok()) return use_raw.status();
+  if (*use_raw) {
     const std::string& raw = request.raw_input_contents(0);
     if (static_cast<int64_t>(raw.size()) != count * 4) {
       return Invalid(absl::StrCat("input '", in.name(), "' raw content is ", raw.size(),

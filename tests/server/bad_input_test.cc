@@ -223,8 +223,16 @@ TEST_F(BadInputTest, BadImagesAreRefusedAndOddPngsHandled) {
 }
 
 TEST_F(BadInputTest, AOneMicrosecondDeadlineIsDeadlineExceeded) {
-  grpc::Status s = Infer(Fp32(1), nullptr, std::chrono::microseconds(1));
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  // gRPC's timers are coarser than 1 us: a call that completes within one
+  // tick may still come back OK. Every answer must be one of the two, most
+  // must be DEADLINE_EXCEEDED, and the server must keep serving.
+  int exceeded = 0;
+  for (int i = 0; i < 10; ++i) {
+    grpc::Status s = Infer(Fp32(1), nullptr, std::chrono::microseconds(1));
+    EXPECT_TRUE(s.ok() || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+    exceeded += s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+  }
+  EXPECT_GE(exceeded, 5);
   ExpectStillServing("a 1 us deadline");
 }
 
