@@ -147,15 +147,17 @@ struct Taps {
   std::vector<float> weights;
 };
 
-std::vector<Taps> ComputeTaps(int in, int out) {
+// Taps of outputs [first, first + count) of an `in` -> `out` resize.
+std::vector<Taps> ComputeTaps(int in, int out, int first, int count) {
   const double scale = static_cast<double>(in) / out;
   const double support = std::max(scale, 1.0);  // filter radius in source pixels
-  std::vector<Taps> taps(out);
-  for (int o = 0; o < out; ++o) {
+  std::vector<Taps> taps(count);
+  for (int k = 0; k < count; ++k) {
+    const int o = first + k;
     const double center = (o + 0.5) * scale;
     const int lo = std::max(0, static_cast<int>(std::floor(center - support)));
     const int hi = std::min(in, static_cast<int>(std::ceil(center + support)));
-    taps[o].first = lo;
+    taps[k].first = lo;
     double total = 0;
     std::vector<double> w;
     for (int i = lo; i < hi; ++i) {
@@ -165,10 +167,10 @@ std::vector<Taps> ComputeTaps(int in, int out) {
     }
     if (total == 0) {  // cannot happen for in, out >= 1, but never divide by 0
       w.assign(1, 1.0);
-      taps[o].first = std::min(in - 1, static_cast<int>(center));
+      taps[k].first = std::min(in - 1, static_cast<int>(center));
       total = 1;
     }
-    for (double x : w) taps[o].weights.push_back(static_cast<float>(x / total));
+    for (double x : w) taps[k].weights.push_back(static_cast<float>(x / total));
   }
   return taps;
 }
@@ -179,15 +181,22 @@ uint8_t ToByte(float v) { return static_cast<uint8_t>(std::clamp(std::lround(v),
 
 Image ResizeBilinear(const Image& src, int width, int height) {
   if (src.width == width && src.height == height) return src;
+  return ResizeBilinearWindow(src, width, height, 0, 0, width, height);
+}
+
+Image ResizeBilinearWindow(const Image& src, int width, int height, int x0, int y0, int w, int h) {
   const int c = src.channels;
-  const std::vector<Taps> tx = ComputeTaps(src.width, width);
-  const std::vector<Taps> ty = ComputeTaps(src.height, height);
-  // Horizontal pass into floats (src.height x width), then vertical.
-  std::vector<float> mid(static_cast<size_t>(src.height) * width * c);
-  for (int y = 0; y < src.height; ++y) {
+  const std::vector<Taps> tx = ComputeTaps(src.width, width, x0, w);
+  const std::vector<Taps> ty = ComputeTaps(src.height, height, y0, h);
+  // Only the source rows the window's outputs read.
+  const int row_lo = ty.front().first;
+  const int row_hi = ty.back().first + static_cast<int>(ty.back().weights.size());
+  // Horizontal pass into floats (those rows x w), then vertical.
+  std::vector<float> mid(static_cast<size_t>(row_hi - row_lo) * w * c);
+  for (int y = row_lo; y < row_hi; ++y) {
     const uint8_t* row = &src.pixels[static_cast<size_t>(y) * src.width * c];
-    float* dst = &mid[static_cast<size_t>(y) * width * c];
-    for (int x = 0; x < width; ++x) {
+    float* dst = &mid[static_cast<size_t>(y - row_lo) * w * c];
+    for (int x = 0; x < w; ++x) {
       for (int ch = 0; ch < c; ++ch) {
         float acc = 0;
         for (size_t k = 0; k < tx[x].weights.size(); ++k) {
@@ -197,13 +206,13 @@ Image ResizeBilinear(const Image& src, int width, int height) {
       }
     }
   }
-  Image out{width, height, c, std::vector<uint8_t>(static_cast<size_t>(width) * height * c)};
-  const size_t stride = static_cast<size_t>(width) * c;
-  for (int y = 0; y < height; ++y) {
+  Image out{w, h, c, std::vector<uint8_t>(static_cast<size_t>(w) * h * c)};
+  const size_t stride = static_cast<size_t>(w) * c;
+  for (int y = 0; y < h; ++y) {
     for (size_t i = 0; i < stride; ++i) {
       float acc = 0;
       for (size_t k = 0; k < ty[y].weights.size(); ++k) {
-        acc += ty[y].weights[k] * mid[(ty[y].first + k) * stride + i];
+        acc += ty[y].weights[k] * mid[(ty[y].first - row_lo + k) * stride + i];
       }
       out.pixels[y * stride + i] = ToByte(acc);
     }

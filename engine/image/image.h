@@ -48,6 +48,11 @@ Image ResizeNearest(const Image& src, int width, int height);
 // scale so that every source pixel contributes (antialiasing).
 Image ResizeBilinear(const Image& src, int width, int height);
 
+// The window [x0, x0 + w) x [y0, y0 + h) of ResizeBilinear(src, width,
+// height), computed without the rest: a centre crop after a resize costs
+// only what it keeps, however extreme the aspect ratio.
+Image ResizeBilinearWindow(const Image& src, int width, int height, int x0, int y0, int w, int h);
+
 // The centre width x height window; INVALID_ARGUMENT if the image is smaller.
 absl::StatusOr<Image> CenterCrop(const Image& src, int width, int height);
 

@@ -33,10 +33,34 @@ absl::Status DecodeAndPreprocess(std::string_view bytes, const PreprocessSpec& s
     // torchvision's Resize(int): the longer side is truncated, not rounded.
     const int scaled = std::max(1, static_cast<int>(static_cast<int64_t>(spec.resize_shorter) *
                                                     longer / shorter));
-    sized = wide ? resize(*img, scaled, spec.resize_shorter) : resize(*img, spec.resize_shorter, scaled);
-    absl::StatusOr<Image> cropped = CenterCrop(sized, spec.width, spec.height);
-    if (!cropped.ok()) return cropped.status();
-    sized = *std::move(cropped);
+    const int rw = wide ? scaled : spec.resize_shorter;
+    const int rh = wide ? spec.resize_shorter : scaled;
+    if (rw < spec.width || rh < spec.height) {
+      return absl::InvalidArgumentError(absl::StrCat("image of ", img->width, "x", img->height,
+                                                     " resized to ", rw, "x", rh, " is smaller than the ",
+                                                     spec.width, "x", spec.height, " crop"));
+    }
+    // Resize-then-crop, computing only the crop: a thin image (say 22x8192)
+    // would otherwise be resized to 256x95325 first.
+    const int x0 = (rw - spec.width) / 2, y0 = (rh - spec.height) / 2;
+    if (spec.nearest) {
+      // Nearest: output (x, y) of the rw x rh resize reads source
+      // (floor(x * w / rw), floor(y * h / rh)), as ResizeNearest.
+      sized = Image{spec.width, spec.height, img->channels,
+                    std::vector<uint8_t>(static_cast<size_t>(spec.width) * spec.height * img->channels)};
+      for (int y = 0; y < spec.height; ++y) {
+        const int sy = static_cast<int>(static_cast<int64_t>(y0 + y) * img->height / rh);
+        for (int x = 0; x < spec.width; ++x) {
+          const int sx = static_cast<int>(static_cast<int64_t>(x0 + x) * img->width / rw);
+          for (int c = 0; c < img->channels; ++c) {
+            sized.pixels[(static_cast<size_t>(y) * spec.width + x) * img->channels + c] =
+                img->pixels[(static_cast<size_t>(sy) * img->width + sx) * img->channels + c];
+          }
+        }
+      }
+    } else {
+      sized = ResizeBilinearWindow(*img, rw, rh, x0, y0, spec.width, spec.height);
+    }
   } else if (spec.crop_only) {
     absl::StatusOr<Image> cropped = CenterCrop(*img, spec.width, spec.height);
     if (!cropped.ok()) return cropped.status();

@@ -1,10 +1,12 @@
 // Image decoding and preprocessing: PNG and JPEG decode, limits checked from
 // the header, corrupt input refused with a clear message, nearest resize.
 #include "engine/image/image.h"
+#include "engine/image/preprocess.h"
 
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -113,6 +115,66 @@ TEST(ImageTest, AppendChwFloatScalesAndPlanarises) {
   AppendChwFloat(rgb, &out);
   EXPECT_THAT(out, ::testing::Pointwise(::testing::FloatNear(1e-6),
                                         std::vector<float>{1, 0, 0, 1, 0.2f, 0.4f}));
+}
+
+}  // namespace
+}  // namespace cnnserve::image
+
+namespace cnnserve::image {
+namespace {
+
+Image Gradient(int w, int h, int c) {
+  Image img{w, h, c, std::vector<uint8_t>(static_cast<size_t>(w) * h * c)};
+  for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>((i * 37) % 251);
+  return img;
+}
+
+TEST(ResizeWindowTest, AWindowEqualsTheSameCropOfTheFullResize) {
+  const Image src = Gradient(45, 31, 3);
+  for (auto [w, h] : {std::pair{100, 70}, std::pair{20, 13}, std::pair{45, 31}}) {
+    const Image full = ResizeBilinear(src, w, h);
+    const int x0 = w / 4, y0 = h / 3, ww = w / 2, wh = h / 2;
+    const Image window = ResizeBilinearWindow(src, w, h, x0, y0, ww, wh);
+    ASSERT_EQ(window.width, ww);
+    ASSERT_EQ(window.height, wh);
+    for (int y = 0; y < wh; ++y) {
+      for (int x = 0; x < ww; ++x) {
+        for (int c = 0; c < 3; ++c) {
+          ASSERT_EQ(window.pixels[(y * ww + x) * 3 + c], full.pixels[((y0 + y) * w + x0 + x) * 3 + c])
+              << w << "x" << h << " at " << x << "," << y;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cnnserve::image
+
+namespace cnnserve::image {
+namespace {
+
+// Found by the image fuzzer: a 362-byte 22x8192 JPEG took 15 s under ASan
+// because resize-shorter-to-256 built a 256x95325 image before cropping.
+// Now only the 224x224 crop is computed; its pixels match the full path.
+TEST(PreprocessTest, AThinImageCostsOnlyItsCrop) {
+  std::ifstream in(CNNSERVE_SOURCE_DIR "/tests/data/images/thin_22x8192.jpg", std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  PreprocessSpec spec;
+  spec.width = spec.height = 224;
+  spec.resize_shorter = 256;
+  std::vector<float> out(3 * 224 * 224, -1.0f);
+  ASSERT_TRUE(DecodeAndPreprocess(bytes.str(), spec, out.data()).ok());
+  // The same through the full resize and crop.
+  auto img = DecodeImage(bytes.str(), {.channels = 3, .min_shorter_side = 256});
+  ASSERT_TRUE(img.ok());
+  const int rw = 256, rh = static_cast<int>(int64_t{256} * img->height / img->width);
+  auto cropped = CenterCrop(ResizeBilinear(*img, rw, rh), 224, 224);
+  ASSERT_TRUE(cropped.ok());
+  std::vector<float> want;
+  AppendChwFloat(*cropped, &want);
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_FLOAT_EQ(out[i], want[i]) << i;
 }
 
 }  // namespace
