@@ -223,16 +223,15 @@ TEST_F(BadInputTest, BadImagesAreRefusedAndOddPngsHandled) {
 }
 
 TEST_F(BadInputTest, AOneMicrosecondDeadlineIsDeadlineExceeded) {
-  // gRPC's timers are coarser than 1 us: a call that completes within one
-  // tick may still come back OK. Every answer must be one of the two, most
-  // must be DEADLINE_EXCEEDED, and the server must keep serving.
-  int exceeded = 0;
+  // gRPC's timers are coarser than 1 us: on a quiet machine a call that
+  // completes within one tick comes back OK (seen in 7 of 10 tries), so no
+  // share of DEADLINE_EXCEEDED can be promised. Every answer must be one of
+  // the two and the server must keep serving. (A deadline passing in the
+  // queue is tested deterministically in ServicesTest and BatcherTest.)
   for (int i = 0; i < 10; ++i) {
     grpc::Status s = Infer(Fp32(1), nullptr, std::chrono::microseconds(1));
     EXPECT_TRUE(s.ok() || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) << s.error_message();
-    exceeded += s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
   }
-  EXPECT_GE(exceeded, 5);
   ExpectStillServing("a 1 us deadline");
 }
 
