@@ -24,16 +24,6 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const abs
   return reactor;
 }
 
-// Whether the model's output is already a probability (its last op is Softmax).
-bool EndsInSoftmax(const engine::Model& model) {
-  for (const engine::Node& node : model.graph().nodes) {
-    if (node.outputs[0] == model.outputs()[0].name) {
-      return std::holds_alternative<engine::SoftmaxParams>(node.params);
-    }
-  }
-  return false;
-}
-
 void AddTensorInfo(const engine::ValueInfo& v, v1::TensorInfo* t) {
   t->set_name(v.name);
   t->set_datatype("FP32");
@@ -100,7 +90,7 @@ grpc::ServerUnaryReactor* ClassifierService::Classify(grpc::CallbackServerContex
           response->set_version(std::to_string(model->version));
           const engine::Tensor& logits = (*out)[0];
           const int64_t classes = engine::ItemElements(logits.shape);
-          const bool probabilities = EndsInSoftmax(*model->model);
+          const bool probabilities = model->outputs_probabilities;
           for (int64_t i = 0; i < logits.shape[0]; ++i) {
             absl::Span<const float> row(logits.data.data() + i * classes, classes);
             std::vector<float> scores =

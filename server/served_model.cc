@@ -6,6 +6,7 @@
 #include <fstream>
 #include <thread>
 #include <utility>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "engine/status_macros.h"
@@ -128,6 +129,11 @@ absl::StatusOr<std::shared_ptr<ServedModel>> LoadServedModel(const LoadSpec& spe
   RETURN_IF_ERROR(SetUpPreprocessing(config_path, m.get()));
   m->preprocess.max_pixels = spec.max_image_pixels;
   if (fs::exists(dir / "labels.txt")) m->labels = ReadLabels(dir / "labels.txt");
+  for (const engine::Node& node : m->model->graph().nodes) {
+    if (node.outputs[0] == m->model->outputs()[0].name) {
+      m->outputs_probabilities = std::holds_alternative<engine::SoftmaxParams>(node.params);
+    }
+  }
   m->metrics = spec.metrics->ForModel(spec.name, std::to_string(spec.version),
                                       m->config.max_batch_size());
 

@@ -31,6 +31,7 @@ struct ServedModel {
   v1::ModelConfig config;            // complete, defaults filled in
   std::vector<std::string> labels;   // may be empty
   bool accepts_images = false;       // input is [N, 1 or 3, H, W]
+  bool outputs_probabilities = false;  // the first output comes from a Softmax
   image::PreprocessSpec preprocess;  // when accepts_images
   std::string fingerprint;           // the files it came from, to spot changes
   ModelMetrics* metrics = nullptr;   // owned by the server's Metrics
