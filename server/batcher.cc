@@ -63,16 +63,42 @@ absl::Status Batcher::Schedule(std::unique_ptr<BatchTask>* task) {
                                                    " items does not fit max_batch_size ",
                                                    options_.max_batch_size));
   }
-  absl::MutexLock lock(&mu_);
-  if (stopping_) return absl::UnavailableError("the model is being unloaded");
-  if (static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the model's queue is full (max_queue_size ", options_.max_queue_size,
-        " requests); retry later or raise dynamic_batching.max_queue_size"));
+  std::vector<Entry> expired, cancelled;
+  absl::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("the model is being unloaded");
+    const absl::Time now = clock_->Now();
+    // A full queue first sheds the tasks nobody waits for any more: while
+    // every instance is busy the workers cannot, and a cancelled or expired
+    // task must not keep a live one out.
+    if (static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
+      DropDeadLocked(now, &expired, &cancelled);
+    }
+    if (static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
+      status = absl::ResourceExhaustedError(absl::StrCat(
+          "the model's queue is full (max_queue_size ", options_.max_queue_size,
+          " requests); retry later or raise dynamic_batching.max_queue_size"));
+    } else {
+      queue_.push_back(Entry{std::move(*task), now});
+      ++generation_;
+    }
   }
-  queue_.push_back(Entry{std::move(*task), clock_->Now()});
-  ++generation_;
-  return absl::OkStatus();
+  FailDropped(&expired, &cancelled);
+  return status;
+}
+
+void Batcher::FailDropped(std::vector<Entry>* expired, std::vector<Entry>* cancelled) {
+  for (Entry& e : *expired) {
+    e.task->Fail(absl::DeadlineExceededError(absl::StrCat(
+        "the request's deadline passed after ",
+        absl::FormatDuration(clock_->Now() - e.enqueued), " in the model's queue; it was not run")));
+  }
+  for (Entry& e : *cancelled) {
+    e.task->Fail(absl::CancelledError("the request was cancelled while queued; it was not run"));
+  }
+  expired->clear();
+  cancelled->clear();
 }
 
 int64_t Batcher::queued_tasks() const {
@@ -171,14 +197,7 @@ void Batcher::Work(int instance) {
         --waiting_workers_;
       }
     }
-    for (Entry& e : expired) {
-      e.task->Fail(absl::DeadlineExceededError(absl::StrCat(
-          "the request's deadline passed after ",
-          absl::FormatDuration(clock_->Now() - e.enqueued), " in the model's queue; it was not run")));
-    }
-    for (Entry& e : cancelled) {
-      e.task->Fail(absl::CancelledError("the request was cancelled while queued; it was not run"));
-    }
+    FailDropped(&expired, &cancelled);
     if (batch.empty()) continue;
     std::vector<std::unique_ptr<BatchTask>> tasks;
     tasks.reserve(batch.size());

@@ -16,6 +16,9 @@
 // flag), batches and a run callback, nothing of gRPC or oneDNN, and takes
 // its time from a Clock so that tests drive it with a fake clock.
 //
+// A full queue first drops its cancelled and expired tasks, so a caller that
+// went away never keeps a live request out.
+//
 // Thread-safe: Schedule() may be called from any thread. Stop() (and the
 // destructor) stops accepting tasks, runs every task already queued without
 // waiting for the queue delay, then joins the workers.
@@ -96,6 +99,9 @@ class Batcher {
   void DropDeadLocked(absl::Time now, std::vector<Entry>* expired,
                       std::vector<Entry>* cancelled) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool SettledLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Answers the tasks DropDeadLocked removed; without mu_.
+  void FailDropped(std::vector<Entry>* expired, std::vector<Entry>* cancelled)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   Batcher(const Options& options, RunBatch run);
   void Work(int instance);

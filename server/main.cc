@@ -31,6 +31,12 @@ ABSL_FLAG(int64_t, max_batch_size, 32,
 ABSL_FLAG(int64_t, max_image_pixels, 64 << 20,
           "Largest image (width x height) a request may send; refused from its header");
 ABSL_FLAG(int, max_concurrent_streams, 1024, "Most concurrent gRPC calls per connection");
+ABSL_FLAG(int, handshake_timeout_secs, 10,
+          "A connection that has not completed its HTTP/2 (and TLS) handshake by then is closed");
+ABSL_FLAG(int, keepalive_secs, 60,
+          "Ping idle client connections this often; close those whose peer does not answer");
+ABSL_FLAG(int, keepalive_timeout_secs, 20,
+          "How long a keepalive ping may go unanswered before the connection is closed");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve gRPC over TLS (the HTTP health/metrics port stays plaintext)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
 ABSL_FLAG(std::string, tls_client_ca, "",
@@ -73,6 +79,9 @@ int main(int argc, char** argv) {
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.max_image_pixels = absl::GetFlag(FLAGS_max_image_pixels);
   options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  options.handshake_timeout = absl::Seconds(absl::GetFlag(FLAGS_handshake_timeout_secs));
+  options.keepalive = absl::Seconds(absl::GetFlag(FLAGS_keepalive_secs));
+  options.keepalive_timeout = absl::Seconds(absl::GetFlag(FLAGS_keepalive_timeout_secs));
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);

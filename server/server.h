@@ -48,6 +48,13 @@ class Server {
     int64_t max_message_bytes = 64 << 20;     // larger requests: RESOURCE_EXHAUSTED
     int64_t max_image_pixels = 64 << 20;      // per decoded image, checked from its header
     int max_concurrent_streams = 1024;        // per gRPC connection
+    // A connection that has not finished its HTTP/2 (and TLS) handshake by
+    // then is closed: silent or half-open sockets hold no memory for long.
+    absl::Duration handshake_timeout = absl::Seconds(10);
+    // Idle connections are pinged this often; one whose peer does not answer
+    // within keepalive_timeout (a vanished client) is closed.
+    absl::Duration keepalive = absl::Seconds(60);
+    absl::Duration keepalive_timeout = absl::Seconds(20);
     // TLS for gRPC (PEM paths); a client CA makes inference and control
     // calls require a client certificate it signed (mTLS).
     std::string tls_cert, tls_key, tls_client_ca;

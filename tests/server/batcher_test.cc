@@ -242,6 +242,27 @@ TEST_F(BatcherTest, ACancelledRequestIsDroppedFromTheQueue) {
   EXPECT_THAT(answers_.Batches(), ElementsAre(1, 3));
 }
 
+TEST_F(BatcherTest, CancelledRequestsFreeTheirQueueSlotsWhileTheInstanceIsBusy) {
+  Runner runner(&answers_, /*hold_first=*/true);
+  auto b = Make({.max_batch_size = 8, .max_queue_size = 2}, runner);
+  ASSERT_TRUE(Schedule(*b, 1).ok());
+  runner.first_started.WaitForNotification();  // the only instance is now busy
+  std::atomic<bool> cancel{false};
+  for (int i = 0; i < 2; ++i) {
+    std::unique_ptr<BatchTask> t = NewTask(2);
+    static_cast<FakeTask*>(t.get())->cancel = &cancel;
+    ASSERT_TRUE(b->Schedule(&t).ok());
+  }
+  EXPECT_EQ(Schedule(*b, 4).code(), absl::StatusCode::kResourceExhausted);
+  cancel = true;  // both waiting callers go away
+  EXPECT_TRUE(Schedule(*b, 4).ok());  // their slots are free at once
+  EXPECT_THAT(answers_.Failures(),
+              ElementsAre(absl::StatusCode::kCancelled, absl::StatusCode::kCancelled));
+  runner.release.Notify();
+  b->Stop();
+  EXPECT_THAT(answers_.Batches(), ElementsAre(1, 4));
+}
+
 TEST_F(BatcherTest, InstancesRunBatchesInParallel) {
   absl::Notification release;
   std::atomic<int> started{0};
