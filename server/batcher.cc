@@ -32,6 +32,10 @@ absl::StatusOr<std::unique_ptr<Batcher>> Batcher::Create(const Options& options,
     return absl::InvalidArgumentError(
         absl::StrCat("a batcher needs at least 1 instance, got ", options.instances));
   }
+  if (options.latency_slo_micros < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "latency_slo_micros must not be negative, got ", options.latency_slo_micros));
+  }
   if (!run) return absl::InvalidArgumentError("a batcher needs a run callback");
   return std::unique_ptr<Batcher>(new Batcher(options, std::move(run)));
 }
@@ -40,6 +44,13 @@ Batcher::Batcher(const Options& options, RunBatch run)
     : options_(options),
       clock_(options.clock != nullptr ? options.clock : RealClock()),
       run_(std::move(run)) {
+  if (options_.latency_slo_micros > 0) {
+    absl::MutexLock lock(&mu_);
+    slo_ = std::make_unique<SloPlanner>(SloPlanner::Options{
+        .max_batch_size = options_.max_batch_size,
+        .instances = options_.instances,
+        .slo = absl::Microseconds(options_.latency_slo_micros)});
+  }
   absl::MutexLock lock(&stop_mu_);
   for (int i = 0; i < options_.instances; ++i) workers_.emplace_back([this, i] { Work(i); });
 }
@@ -65,6 +76,7 @@ absl::Status Batcher::Schedule(std::unique_ptr<BatchTask>* task) {
   }
   std::vector<Entry> expired, cancelled;
   absl::Status status;
+  bool shed = false;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::UnavailableError("the model is being unloaded");
@@ -79,13 +91,35 @@ absl::Status Batcher::Schedule(std::unique_ptr<BatchTask>* task) {
       status = absl::ResourceExhaustedError(absl::StrCat(
           "the model's queue is full (max_queue_size ", options_.max_queue_size,
           " requests); retry later or raise dynamic_batching.max_queue_size"));
-    } else {
+    } else if (slo_ != nullptr) {
+      slo_->OnArrival(now, size);
+      std::vector<SloPlanner::Queued> queued;
+      queued.reserve(queue_.size());
+      for (const Entry& e : queue_) {
+        queued.push_back({e.task->size(), slo_->Due(e.enqueued, e.task->deadline())});
+      }
+      status = slo_->Admit(now, queued, size, (*task)->deadline());
+      shed = !status.ok();
+    }
+    if (status.ok()) {
       queue_.push_back(Entry{std::move(*task), now});
       ++generation_;
     }
   }
   FailDropped(&expired, &cancelled);
+  if (shed && options_.on_shed) options_.on_shed();
   return status;
+}
+
+std::optional<SloPlanner::State> Batcher::slo_state() const {
+  absl::MutexLock lock(&mu_);
+  if (slo_ == nullptr) return std::nullopt;
+  return slo_->state(clock_->Now());
+}
+
+void Batcher::SeedCost(int64_t items, absl::Duration took) {
+  absl::MutexLock lock(&mu_);
+  if (slo_ != nullptr) slo_->Seed(items, took);
 }
 
 void Batcher::FailDropped(std::vector<Entry>* expired, std::vector<Entry>* cancelled) {
@@ -108,23 +142,38 @@ int64_t Batcher::queued_tasks() const {
 
 int64_t Batcher::PlanLocked(absl::Time now, absl::Time* wake) const {
   if (queue_.empty()) return 0;
-  int64_t items = 0, take = 0, preferred = 0;
-  bool full = false;
-  for (const Entry& e : queue_) {
-    if (items + e.task->size() > options_.max_batch_size) {
-      full = true;  // the batch cannot grow past this task
-      break;
+  if (slo_ != nullptr) {
+    SloPlanner::Prefix batch;
+    for (const Entry& e : queue_) {
+      if (!slo_->Join(now, e.task->size(), slo_->Due(e.enqueued, e.task->deadline()), &batch)) {
+        batch.full = true;
+        break;
+      }
     }
-    items += e.task->size();
-    ++take;
-    const auto& sizes = options_.preferred_batch_sizes;
-    if (std::find(sizes.begin(), sizes.end(), items) != sizes.end()) preferred = take;
+    if (stopping_) return batch.tasks;
+    const int64_t n = slo_->Plan(now, batch, wake);
+    if (n > 0) return n;
+  } else {
+    int64_t items = 0, take = 0, preferred = 0;
+    bool full = false;
+    for (const Entry& e : queue_) {
+      if (items + e.task->size() > options_.max_batch_size) {
+        full = true;  // the batch cannot grow past this task
+        break;
+      }
+      items += e.task->size();
+      ++take;
+      const auto& sizes = options_.preferred_batch_sizes;
+      if (std::find(sizes.begin(), sizes.end(), items) != sizes.end()) preferred = take;
+    }
+    if (stopping_) return take;
+    if (full || items == options_.max_batch_size) return take;
+    if (preferred > 0) return preferred;
+    const absl::Time send_by =
+        queue_.front().enqueued + absl::Microseconds(options_.max_queue_delay_micros);
+    if (now >= send_by) return take;
+    *wake = send_by;
   }
-  if (full || items == options_.max_batch_size) return take;
-  if (preferred > 0) return preferred;
-  const absl::Time send_by = queue_.front().enqueued + absl::Microseconds(options_.max_queue_delay_micros);
-  if (stopping_ || now >= send_by) return take;
-  *wake = send_by;
   for (const Entry& e : queue_) *wake = std::min(*wake, e.task->deadline());
   return 0;
 }
@@ -164,6 +213,7 @@ void Batcher::AwaitSettledForTest() const {
 void Batcher::Work(int instance) {
   for (;;) {
     std::vector<Entry> batch, expired, cancelled;
+    int64_t items = 0;
     {
       absl::MutexLock lock(&mu_);
       for (;;) {
@@ -174,9 +224,11 @@ void Batcher::Work(int instance) {
         const int64_t take = PlanLocked(now, &wake);
         if (take > 0) {
           for (int64_t i = 0; i < take; ++i) {
+            items += queue_.front().task->size();
             batch.push_back(std::move(queue_.front()));
             queue_.pop_front();
           }
+          if (slo_ != nullptr) slo_->OnBatchStart(instance, now, items);
           ++running_workers_;
           break;
         }
@@ -202,8 +254,11 @@ void Batcher::Work(int instance) {
     std::vector<std::unique_ptr<BatchTask>> tasks;
     tasks.reserve(batch.size());
     for (Entry& e : batch) tasks.push_back(std::move(e.task));
+    const absl::Time start = clock_->Now();
     run_(instance, std::move(tasks));
+    const absl::Duration took = clock_->Now() - start;
     absl::MutexLock lock(&mu_);
+    if (slo_ != nullptr) slo_->OnBatchDone(instance, items, took);
     --running_workers_;
   }
 }

@@ -9,6 +9,11 @@
 //    with what it has. A task of N items is never split across batches.
 //  - The queue is bounded: Schedule() never blocks, and a full queue is
 //    RESOURCE_EXHAUSTED at once.
+//  - With a latency SLO (latency_slo_micros > 0) an SloPlanner replaces
+//    the queue delay and preferred sizes: batches grow with the load, wait
+//    only as long as the oldest request's SLO allows, and a request that
+//    would finish past its SLO or deadline is shed (RESOURCE_EXHAUSTED) at
+//    once. See slo_planner.h.
 //  - A task whose deadline passes in the queue is failed with
 //    DEADLINE_EXCEEDED, and a cancelled one with CANCELLED; neither is run.
 //
@@ -28,6 +33,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -36,6 +42,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/clock.h"
+#include "server/slo_planner.h"
 
 namespace cnnserve::server {
 
@@ -61,6 +68,8 @@ class Batcher {
     int64_t max_queue_delay_micros = 0;       // 0: send whatever is queued at once
     int64_t max_queue_size = 1024;            // tasks waiting, not items
     int instances = 1;                        // worker threads, each with its own runner
+    int64_t latency_slo_micros = 0;           // 0: no SLO, batch as configured above
+    std::function<void()> on_shed = nullptr;  // per task refused for the SLO; may be empty
     Clock* clock = nullptr;                   // null: the real clock
   };
   // Runs one batch on worker `instance` (0 <= instance < instances). It owns
@@ -81,6 +90,11 @@ class Batcher {
   absl::Status Schedule(std::unique_ptr<BatchTask>* task);
 
   int64_t queued_tasks() const;
+  // With an SLO: the cost model, arrival rate and batch target now.
+  std::optional<SloPlanner::State> slo_state() const;
+  // With an SLO: a batch measured outside the scheduler (the warm-up at
+  // load), so that planning starts from this machine's costs.
+  void SeedCost(int64_t items, absl::Duration took);
   const Options& options() const { return options_; }
 
   // For tests: blocks until every worker is idle, waiting with nothing it
@@ -110,6 +124,7 @@ class Batcher {
   Clock* const clock_;
   const RunBatch run_;
   mutable absl::Mutex mu_;
+  std::unique_ptr<SloPlanner> slo_ ABSL_GUARDED_BY(mu_);  // null without an SLO
   std::deque<Entry> queue_ ABSL_GUARDED_BY(mu_);
   int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // bumped by every Schedule
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -263,6 +263,29 @@ TEST_F(BatcherTest, CancelledRequestsFreeTheirQueueSlotsWhileTheInstanceIsBusy) 
   EXPECT_THAT(answers_.Batches(), ElementsAre(1, 4));
 }
 
+TEST_F(BatcherTest, WithALatencySloARequestThatWouldFinishLateIsShedAtOnce) {
+  Runner runner(&answers_, /*hold_first=*/true);
+  int shed = 0;
+  auto b = Make({.max_batch_size = 8, .latency_slo_micros = 100'000, .on_shed = [&] { ++shed; }},
+                runner);
+  for (int64_t n : {1, 4, 8}) b->SeedCost(n, absl::Milliseconds(5) + absl::Milliseconds(10) * n);
+  ASSERT_TRUE(Schedule(*b, 1).ok());
+  runner.first_started.WaitForNotification();  // busy for a predicted 15 ms
+  // Each batch of 4 takes 45 ms (about 50 with the margin): one fits in
+  // the 90 ms budget behind the running batch, a second would not.
+  ASSERT_TRUE(Schedule(*b, 4).ok());
+  const absl::Status late = Schedule(*b, 4);
+  EXPECT_EQ(late.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(late.message()), ::testing::HasSubstr("latency SLO of 100 ms"));
+  EXPECT_EQ(shed, 1);
+  runner.release.Notify();
+  b->Stop();
+  EXPECT_THAT(answers_.Batches(), ElementsAre(1, 4));
+  const auto state = b->slo_state();
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ(state->cost.samples, 5);  // three seeds and the two batches
+}
+
 TEST_F(BatcherTest, InstancesRunBatchesInParallel) {
   absl::Notification release;
   std::atomic<int> started{0};

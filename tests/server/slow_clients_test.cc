@@ -104,12 +104,25 @@ class SlowClientsTest : public ::testing::Test {
     return call;
   }
 
-  // Items the model has computed so far: the sum of its batch-size histogram.
-  int64_t ItemsComputed() {
+  // The model's series `name` on /metrics (0 when absent).
+  double Metric(const std::string& name) {
     const std::string body = testing::HttpGet(server_->http_port(), "/metrics").body;
     std::smatch m;
-    const std::regex re(std::string("cnnserve_batch_size_sum\\{model=\"") + kModel + "\"[^}]*\\} ([0-9.e+]+)");
-    return std::regex_search(body, m, re) ? static_cast<int64_t>(std::stod(m[1])) : 0;
+    const std::regex re(name + "\\{model=\"" + kModel + "\"[^}]*\\} ([0-9.e+-]+)");
+    return std::regex_search(body, m, re) ? std::stod(m[1]) : 0;
+  }
+  // Items the model has computed so far: the sum of its batch-size histogram.
+  int64_t ItemsComputed() { return static_cast<int64_t>(Metric("cnnserve_batch_size_sum")); }
+  // Polls the server's gauges (there is no event to wait on from outside)
+  // until `inflight` requests are accepted and `queued` of them wait.
+  void AwaitServerState(int inflight, int queued) {
+    for (int i = 0; i < 1000; ++i) {
+      if (Metric("cnnserve_inflight_requests") == inflight && Metric("cnnserve_queue_depth") == queued) {
+        return;
+      }
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    FAIL() << "the server never reached " << inflight << " in flight, " << queued << " queued";
   }
 
   static fs::path* repository_;
@@ -124,17 +137,19 @@ TEST_F(SlowClientsTest, CancelledRequestsFreeTheirSlotsAndAreNeverComputed) {
   const int64_t computed_before = ItemsComputed();
   const auto big = Request(32), small = Request(1), victim = Request(8);
   std::unique_ptr<Call> running = Send(big);
-  absl::SleepFor(absl::Milliseconds(150));  // the idle instance takes it at once
+  AwaitServerState(1, 0);  // the idle instance took it
 
   std::vector<std::unique_ptr<Call>> victims;
   for (int i = 0; i < 4; ++i) victims.push_back(Send(victim));
-  absl::SleepFor(absl::Milliseconds(100));
+  AwaitServerState(5, 4);
   std::unique_ptr<Call> refused = Send(small);
   refused->done.WaitForNotification();
   ASSERT_EQ(refused->status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
       << "the queue of 4 should be full: " << refused->status.error_message();
 
   for (auto& v : victims) v->context.TryCancel();  // the waiting callers go away
+  // A cancellation reaches the server as an HTTP/2 RST_STREAM, which it
+  // records without answering anything: nothing to wait on but time.
   absl::SleepFor(absl::Milliseconds(100));
   std::vector<std::unique_ptr<Call>> after;
   for (int i = 0; i < 4; ++i) after.push_back(Send(small));
