@@ -161,6 +161,16 @@ grpc::ServerUnaryReactor* ClassifierService::DescribeModel(grpc::CallbackServerC
   response->set_max_batch_size(m.max_batch_size());
   *response->mutable_dynamic_batching() = m.config.dynamic_batching();
   *response->mutable_instance_group() = m.config.instance_group();
+  if (auto slo = m.batcher->slo_state(); slo.has_value()) {
+    v1::SloScheduler* out = response->mutable_slo_scheduler();
+    out->set_latency_slo_micros(m.config.dynamic_batching().latency_slo_micros());
+    out->set_cost_fixed_micros(absl::ToDoubleMicroseconds(slo->cost.fixed));
+    out->set_cost_per_item_micros(absl::ToDoubleMicroseconds(slo->cost.per_item));
+    out->set_cost_samples(slo->cost.samples);
+    out->set_cost_relative_spread(slo->cost.relative_spread);
+    out->set_arrivals_per_second(slo->arrivals_per_second);
+    out->set_target_batch_size(slo->target_batch);
+  }
   auto layers = engine::GraphCost(m.model->graph(), 1);
   if (layers.ok()) {
     for (const engine::LayerCost& l : *layers) {

@@ -124,6 +124,24 @@ struct Metrics::Families {
                           .Name("cnnserve_model_load_duration_seconds")
                           .Help("How long the model version took to load.")
                           .Register(r)),
+        slo_shed(prometheus::BuildCounter()
+                     .Name("cnnserve_slo_shed_total")
+                     .Help("Requests refused at once because they were predicted to finish past "
+                           "the model's latency SLO or their deadline.")
+                     .Register(r)),
+        batch_cost_fixed(prometheus::BuildGauge()
+                             .Name("cnnserve_batch_cost_fixed_seconds")
+                             .Help("The SLO scheduler's cost model t(b) = fixed + b * per_item: fixed.")
+                             .Register(r)),
+        batch_cost_per_item(prometheus::BuildGauge()
+                                .Name("cnnserve_batch_cost_per_item_seconds")
+                                .Help("The SLO scheduler's cost model: per_item.")
+                                .Register(r)),
+        target_batch_size(prometheus::BuildGauge()
+                              .Name("cnnserve_slo_target_batch_size")
+                              .Help("The batch size the SLO scheduler aims for at the current "
+                                    "arrival rate.")
+                              .Register(r)),
         build_info(prometheus::BuildGauge()
                        .Name("cnnserve_build_info")
                        .Help("Always 1; the labels say what was built.")
@@ -139,6 +157,10 @@ struct Metrics::Families {
   prometheus::Family<prometheus::Gauge>& inflight;
   prometheus::Family<prometheus::Gauge>& ready;
   prometheus::Family<prometheus::Gauge>& load_duration;
+  prometheus::Family<prometheus::Counter>& slo_shed;
+  prometheus::Family<prometheus::Gauge>& batch_cost_fixed;
+  prometheus::Family<prometheus::Gauge>& batch_cost_per_item;
+  prometheus::Family<prometheus::Gauge>& target_batch_size;
   prometheus::Family<prometheus::Gauge>& build_info;
   ProcessCollector process;
 };
@@ -175,6 +197,10 @@ ModelMetrics* Metrics::ForModel(const std::string& model, const std::string& ver
     m->inflight = &families_->inflight.Add(labels);
     m->ready = &families_->ready.Add(labels);
     m->load_duration = &families_->load_duration.Add(labels);
+    m->slo_shed = &families_->slo_shed.Add(labels);
+    m->batch_cost_fixed = &families_->batch_cost_fixed.Add(labels);
+    m->batch_cost_per_item = &families_->batch_cost_per_item.Add(labels);
+    m->target_batch_size = &families_->target_batch_size.Add(labels);
     slot = std::move(m);
   }
   return slot.get();

@@ -38,6 +38,12 @@ struct ModelMetrics {
   prometheus::Gauge* inflight = nullptr;
   prometheus::Gauge* ready = nullptr;
   prometheus::Gauge* load_duration = nullptr;
+  // With a latency SLO: requests shed for it, and the scheduler's cost model
+  // t(b) = fixed + b * per_item and batch size target.
+  prometheus::Counter* slo_shed = nullptr;
+  prometheus::Gauge* batch_cost_fixed = nullptr;
+  prometheus::Gauge* batch_cost_per_item = nullptr;
+  prometheus::Gauge* target_batch_size = nullptr;
 
   // One request answered with `code` (the counter's code label).
   void CountRequest(absl::StatusCode code) const;

@@ -144,6 +144,16 @@ absl::Status CheckAndComplete(const Locator& at, const std::string& model_name,
     return at.Error({{"dynamic_batching", -1}, {"default_timeout_micros", -1}},
                     "must not be negative");
   }
+  if (db->latency_slo_micros() < 0 || db->latency_slo_micros() > 60'000'000) {
+    return at.Error({{"dynamic_batching", -1}, {"latency_slo_micros", -1}},
+                    absl::StrCat("is ", db->latency_slo_micros(), "; expected 0 (off) to 60000000"));
+  }
+  if (db->latency_slo_micros() > 0 &&
+      (db->max_queue_delay_micros() > 0 || db->preferred_batch_size_size() > 0)) {
+    return at.Error({{"dynamic_batching", -1}, {"latency_slo_micros", -1}},
+                    "replaces max_queue_delay_micros and preferred_batch_size (the scheduler "
+                    "then sizes and times batches itself); set one or the other");
+  }
 
   if (c->instance_group_size() == 0) c->add_instance_group();
   int instances = 0;

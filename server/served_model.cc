@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/status_macros.h"
+#include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "server/infer_task.h"
 
@@ -153,33 +154,65 @@ absl::StatusOr<std::shared_ptr<ServedModel>> LoadServedModel(const LoadSpec& spe
     }
   }
   // Warm up every instance: compile the plans and size the arenas now, so
-  // that the first requests do not pay for it.
+  // that the first requests do not pay for it. With a latency SLO, batch 1
+  // and max_batch_size are warmed too and then timed on the first instance,
+  // so the scheduler starts from this machine's costs.
   const int64_t item = engine::ItemElements(m->model->input().shape);
+  const v1::DynamicBatching& db = m->config.dynamic_batching();
+  std::vector<int64_t> warm(m->config.warmup().batch_size().begin(),
+                            m->config.warmup().batch_size().end());
+  std::vector<int64_t> timed;
+  if (db.latency_slo_micros() > 0) {
+    timed = {1, m->config.max_batch_size()};
+    warm.insert(warm.end(), timed.begin(), timed.end());
+  }
+  auto run_zeros = [&](engine::ExecutionContext& context, int64_t batch) {
+    std::vector<float> zeros(item * batch);
+    std::vector<engine::Tensor> ignored;
+    return m->model->Run(context, batch, zeros, &ignored);
+  };
   for (auto& context : m->contexts) {
-    for (int64_t batch : m->config.warmup().batch_size()) {
-      std::vector<float> zeros(item * batch);
-      std::vector<engine::Tensor> ignored;
-      RETURN_IF_ERROR(m->model->Run(*context, batch, zeros, &ignored));
+    for (int64_t batch : warm) RETURN_IF_ERROR(run_zeros(*context, batch));
+  }
+  std::vector<std::pair<int64_t, absl::Duration>> seeds;
+  for (int64_t batch : timed) {
+    for (int i = 0; i < 2; ++i) {
+      const absl::Time start = absl::Now();
+      RETURN_IF_ERROR(run_zeros(*m->contexts[0], batch));
+      seeds.emplace_back(batch, absl::Now() - start);
     }
   }
 
   Batcher::Options options;
-  const v1::DynamicBatching& db = m->config.dynamic_batching();
   options.max_batch_size = m->config.max_batch_size();
   options.preferred_batch_sizes.assign(db.preferred_batch_size().begin(),
                                        db.preferred_batch_size().end());
   options.max_queue_delay_micros = db.max_queue_delay_micros();
   options.max_queue_size = db.max_queue_size();
   options.instances = static_cast<int>(m->contexts.size());
+  options.latency_slo_micros = db.latency_slo_micros();
   options.clock = spec.clock;
   const engine::Model* model = m->model.get();
   ModelMetrics* metrics = m->metrics;
+  options.on_shed = [metrics] { metrics->slo_shed->Increment(); };
   std::vector<engine::ExecutionContext*> contexts;
   for (auto& c : m->contexts) contexts.push_back(c.get());
-  ASSIGN_OR_RETURN(m->batcher,
-                   Batcher::Create(options, [model, contexts, metrics](int instance, auto batch) {
-                     RunInferBatch(*model, *contexts[instance], *metrics, std::move(batch));
-                   }));
+  // The batcher is destroyed before the rest of *m, so its workers may use it.
+  const ServedModel* self = m.get();
+  auto export_slo_state = [self, metrics] {
+    if (auto slo = self->batcher->slo_state(); slo.has_value()) {
+      metrics->batch_cost_fixed->Set(absl::ToDoubleSeconds(slo->cost.fixed));
+      metrics->batch_cost_per_item->Set(absl::ToDoubleSeconds(slo->cost.per_item));
+      metrics->target_batch_size->Set(static_cast<double>(slo->target_batch));
+    }
+  };
+  ASSIGN_OR_RETURN(m->batcher, Batcher::Create(options, [model, contexts, metrics, export_slo_state](
+                                                            int instance, auto batch) {
+    RunInferBatch(*model, *contexts[instance], *metrics, std::move(batch));
+    export_slo_state();
+  }));
+  for (const auto& [batch, took] : seeds) m->batcher->SeedCost(batch, took);
+  export_slo_state();
   return m;
 }
 

@@ -1,0 +1,113 @@
+// A model with dynamic_batching.latency_slo_micros, served for real: the
+// scheduler starts from costs measured at load, shows them in DescribeModel
+// and /metrics, and sheds at once a request that cannot make the SLO while
+// answering the ones that can.
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "cnnserve/v1/classifier.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "grpc_predict_v2.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "server/server.h"
+#include "tests/server/http_get.h"
+
+namespace cnnserve::server {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class SloServingTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = new fs::path(fs::temp_directory_path() / ("cnnserve_slo_" + std::to_string(getpid())));
+    fs::create_directories(*root_ / "slo");
+    // ResNet-18 on one thread: one image takes tens of ms, 16 take most of a
+    // second, far over the 150 ms SLO.
+    std::ofstream(*root_ / "slo" / "config.pbtxt") << R"(
+platform: "zoo"
+zoo: "resnet18"
+max_batch_size: 16
+dynamic_batching { latency_slo_micros: 150000 }
+instance_group { count: 1  threads: 1 }
+)";
+    Server::Options options;
+    options.model_repository = root_->string();
+    options.host = "127.0.0.1";
+    options.grpc_port = 0;
+    options.http_port = 0;
+    auto s = Server::Start(options);
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = s->release();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    fs::remove_all(*root_);
+    delete root_;
+  }
+  void SetUp() override {
+    ASSERT_NE(server_, nullptr);
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->grpc_port()),
+                                       grpc::InsecureChannelCredentials());
+    kserve_ = inference::GRPCInferenceService::NewStub(channel);
+    classifier_ = v1::Classifier::NewStub(channel);
+  }
+
+  grpc::Status Infer(int items) {
+    inference::ModelInferRequest r;
+    r.set_model_name("slo");
+    auto* t = r.add_inputs();
+    t->set_name("input");
+    t->set_datatype("FP32");
+    for (int64_t d : {int64_t{items}, int64_t{3}, int64_t{224}, int64_t{224}}) t->add_shape(d);
+    r.add_raw_input_contents(std::string(static_cast<size_t>(items) * 3 * 224 * 224 * 4, '\0'));
+    grpc::ClientContext ctx;
+    inference::ModelInferResponse resp;
+    return kserve_->ModelInfer(&ctx, r, &resp);
+  }
+
+  double Metric(const std::string& name) {
+    const std::string body = testing::HttpGet(server_->http_port(), "/metrics").body;
+    std::smatch m;
+    const std::regex re(name + "\\{model=\"slo\"[^}]*\\} ([0-9.e+-]+)");
+    return std::regex_search(body, m, re) ? std::stod(m[1]) : -1;
+  }
+
+  static fs::path* root_;
+  static Server* server_;
+  std::unique_ptr<inference::GRPCInferenceService::Stub> kserve_;
+  std::unique_ptr<v1::Classifier::Stub> classifier_;
+};
+
+fs::path* SloServingTest::root_ = nullptr;
+Server* SloServingTest::server_ = nullptr;
+
+TEST_F(SloServingTest, DescribeModelAndMetricsShowTheCostsMeasuredAtLoad) {
+  grpc::ClientContext ctx;
+  v1::DescribeModelRequest req;
+  req.set_model("slo");
+  v1::DescribeModelResponse d;
+  ASSERT_TRUE(classifier_->DescribeModel(&ctx, req, &d).ok());
+  ASSERT_TRUE(d.has_slo_scheduler());
+  const v1::SloScheduler& s = d.slo_scheduler();
+  EXPECT_EQ(s.latency_slo_micros(), 150000);
+  EXPECT_GE(s.cost_samples(), 4);  // batch 1 and 16, twice each
+  EXPECT_GT(s.cost_per_item_micros(), 1000);  // a ResNet-18 image is milliseconds
+  EXPECT_GT(Metric("cnnserve_batch_cost_per_item_seconds"), 0.001);
+}
+
+TEST_F(SloServingTest, ARequestThatCannotMakeTheSloIsShedAndAGoodOneIsAnswered) {
+  const double shed_before = Metric("cnnserve_slo_shed_total");
+  const grpc::Status big = Infer(16);
+  EXPECT_EQ(big.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(big.error_message(), HasSubstr("past the model's latency SLO of 150 ms"));
+  EXPECT_EQ(Metric("cnnserve_slo_shed_total"), shed_before + 1);
+  const grpc::Status one = Infer(1);
+  EXPECT_TRUE(one.ok()) << one.error_message();
+}
+
+}  // namespace
+}  // namespace cnnserve::server
