@@ -3,8 +3,6 @@
 // and /metrics, and sheds at once a request that cannot make the SLO while
 // answering the ones that can.
 #include <filesystem>
-#include <fstream>
-#include <regex>
 
 #include "cnnserve/v1/classifier.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -12,7 +10,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
-#include "tests/server/http_get.h"
+#include "tests/server/test_server.h"
 
 namespace cnnserve::server {
 namespace {
@@ -23,25 +21,16 @@ using ::testing::HasSubstr;
 class SloServingTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = new fs::path(fs::temp_directory_path() / ("cnnserve_slo_" + std::to_string(getpid())));
-    fs::create_directories(*root_ / "slo");
     // ResNet-18 on one thread: one image takes tens of ms, 16 take most of a
     // second, far over the 150 ms SLO.
-    std::ofstream(*root_ / "slo" / "config.pbtxt") << R"(
+    root_ = new fs::path(testing::WriteRepository("slo", {{"slo", R"(
 platform: "zoo"
 zoo: "resnet18"
 max_batch_size: 16
 dynamic_batching { latency_slo_micros: 150000 }
 instance_group { count: 1  threads: 1 }
-)";
-    Server::Options options;
-    options.model_repository = root_->string();
-    options.host = "127.0.0.1";
-    options.grpc_port = 0;
-    options.http_port = 0;
-    auto s = Server::Start(options);
-    ASSERT_TRUE(s.ok()) << s.status();
-    server_ = s->release();
+)"}}));
+    server_ = testing::StartServer(*root_, [](Server::Options&) {});
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -57,23 +46,12 @@ instance_group { count: 1  threads: 1 }
   }
 
   grpc::Status Infer(int items) {
-    inference::ModelInferRequest r;
-    r.set_model_name("slo");
-    auto* t = r.add_inputs();
-    t->set_name("input");
-    t->set_datatype("FP32");
-    for (int64_t d : {int64_t{items}, int64_t{3}, int64_t{224}, int64_t{224}}) t->add_shape(d);
-    r.add_raw_input_contents(std::string(static_cast<size_t>(items) * 3 * 224 * 224 * 4, '\0'));
     grpc::ClientContext ctx;
     inference::ModelInferResponse resp;
-    return kserve_->ModelInfer(&ctx, r, &resp);
+    return kserve_->ModelInfer(&ctx, testing::ZeroImagesRequest("slo", items), &resp);
   }
-
   double Metric(const std::string& name) {
-    const std::string body = testing::HttpGet(server_->http_port(), "/metrics").body;
-    std::smatch m;
-    const std::regex re(name + "\\{model=\"slo\"[^}]*\\} ([0-9.e+-]+)");
-    return std::regex_search(body, m, re) ? std::stod(m[1]) : -1;
+    return testing::ModelMetric(server_->http_port(), name, "slo");
   }
 
   static fs::path* root_;

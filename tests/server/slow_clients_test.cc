@@ -9,7 +9,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <regex>
 
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
@@ -17,7 +16,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "server/server.h"
-#include "tests/server/http_get.h"
+#include "tests/server/test_server.h"
 
 namespace cnnserve::server {
 namespace {
@@ -28,29 +27,15 @@ constexpr char kModel[] = "slow";
 
 // A ResNet-18 on one thread with a queue of 4: a 32-item batch keeps its
 // only instance busy for about a second.
-fs::path WriteRepository() {
-  const fs::path dir = fs::temp_directory_path() / ("cnnserve_slow_clients_" + std::to_string(getpid()));
-  fs::create_directories(dir / kModel);
-  std::ofstream(dir / kModel / "config.pbtxt") << R"(
+constexpr char kConfig[] = R"(
 platform: "zoo"
 zoo: "resnet18"
 max_batch_size: 32
 dynamic_batching { max_queue_delay_micros: 0  max_queue_size: 4 }
 instance_group { count: 1  threads: 1 }
 )";
-  return dir;
-}
 
-inference::ModelInferRequest Request(int items) {
-  inference::ModelInferRequest r;
-  r.set_model_name(kModel);
-  auto* t = r.add_inputs();
-  t->set_name("input");
-  t->set_datatype("FP32");
-  for (int64_t d : {int64_t{items}, int64_t{3}, int64_t{224}, int64_t{224}}) t->add_shape(d);
-  r.add_raw_input_contents(std::string(static_cast<size_t>(items) * 3 * 224 * 224 * 4, '\0'));
-  return r;
-}
+inference::ModelInferRequest Request(int items) { return testing::ZeroImagesRequest(kModel, items); }
 
 // One asynchronous call: its context (to cancel it) and its answer.
 struct Call {
@@ -71,16 +56,10 @@ int64_t ResidentBytes() {
 class SlowClientsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    repository_ = new fs::path(WriteRepository());
-    Server::Options options;
-    options.model_repository = repository_->string();
-    options.host = "127.0.0.1";
-    options.grpc_port = 0;
-    options.http_port = 0;
-    options.handshake_timeout = absl::Seconds(1);
-    auto s = Server::Start(options);
-    ASSERT_TRUE(s.ok()) << s.status();
-    server_ = s->release();
+    repository_ = new fs::path(testing::WriteRepository("slow_clients", {{kModel, kConfig}}));
+    server_ = testing::StartServer(*repository_, [](Server::Options& o) {
+      o.handshake_timeout = absl::Seconds(1);
+    });
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -104,12 +83,8 @@ class SlowClientsTest : public ::testing::Test {
     return call;
   }
 
-  // The model's series `name` on /metrics (0 when absent).
   double Metric(const std::string& name) {
-    const std::string body = testing::HttpGet(server_->http_port(), "/metrics").body;
-    std::smatch m;
-    const std::regex re(name + "\\{model=\"" + kModel + "\"[^}]*\\} ([0-9.e+-]+)");
-    return std::regex_search(body, m, re) ? std::stod(m[1]) : 0;
+    return testing::ModelMetric(server_->http_port(), name, kModel);
   }
   // Items the model has computed so far: the sum of its batch-size histogram.
   int64_t ItemsComputed() { return static_cast<int64_t>(Metric("cnnserve_batch_size_sum")); }
