@@ -29,4 +29,8 @@ double LatencyStats::Mean() const {
   return std::accumulate(samples_.begin(), samples_.end(), 0.0) / static_cast<double>(samples_.size());
 }
 
+int64_t LatencyStats::CountAtMost(double millis) const {
+  return std::count_if(samples_.begin(), samples_.end(), [millis](double v) { return v <= millis; });
+}
+
 }  // namespace cnnserve::client

@@ -23,6 +23,8 @@ class LatencyStats {
   double Percentile(double p);
   double Max();
   double Mean() const;
+  // Samples at or below `millis`.
+  int64_t CountAtMost(double millis) const;
 
  private:
   std::vector<double> samples_;

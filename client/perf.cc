@@ -345,6 +345,13 @@ absl::StatusOr<PerfStep> RunStep(inference::GRPCInferenceService::Stub* stub,
   step.max_ms = reported.stats.Max();
   step.mean_ms = reported.stats.Mean();
   step.error_p99_ms = reported.error_stats.Percentile(99);
+  if (o.slo_p99_ms > 0) {
+    int64_t seen = step.requests;
+    for (const auto& [code, n] : step.errors) seen += n;
+    step.within_slo = reported.stats.CountAtMost(o.slo_p99_ms);
+    step.within_slo_per_s = step.seconds > 0 ? step.within_slo / step.seconds : 0;
+    step.within_slo_fraction = seen > 0 ? static_cast<double>(step.within_slo) / seen : 0;
+  }
   step.sent = gen.sent();
   step.answered = gen.answered();
   if (step.answered > 0) step.client_cpu_us_per_request = (CpuSeconds() - cpu_before) / step.answered * 1e6;
@@ -375,10 +382,12 @@ std::string StepJson(const PerfStep& s, int batch) {
       "\"stable\":%s,\"requests\":%d,\"seconds\":%g,\"requests_per_s\":%g,"
       "\"images_per_s\":%g,\"p50_ms\":%g,\"p90_ms\":%g,\"p95_ms\":%g,\"p99_ms\":%g,"
       "\"max_ms\":%g,\"mean_ms\":%g,\"errors\":{%s},\"sent\":%d,\"answered\":%d,"
-      "\"client_cpu_us_per_request\":%g,\"error_p99_ms\":%g",
+      "\"client_cpu_us_per_request\":%g,\"error_p99_ms\":%g,\"within_slo\":%d,"
+      "\"within_slo_per_s\":%g,\"within_slo_fraction\":%g",
       s.label, s.concurrency, s.rate, batch, s.windows, s.stable ? "true" : "false", s.requests,
       s.seconds, s.requests_per_s, s.images_per_s, s.p50_ms, s.p90_ms, s.p95_ms, s.p99_ms,
-      s.max_ms, s.mean_ms, errors, s.sent, s.answered, s.client_cpu_us_per_request, s.error_p99_ms);
+      s.max_ms, s.mean_ms, errors, s.sent, s.answered, s.client_cpu_us_per_request, s.error_p99_ms,
+      s.within_slo, s.within_slo_per_s, s.within_slo_fraction);
   if (s.has_server) {
     absl::StrAppendFormat(&json,
                           ",\"server\":{\"requests\":%d,\"batches\":%d,\"queue_ms\":%g,"
@@ -466,6 +475,10 @@ absl::StatusOr<std::vector<PerfStep>> Perf(const std::shared_ptr<grpc::Channel>&
       out << absl::StrFormat("  %.3f, %.3f, %.2f", s.server_queue_ms, s.server_compute_ms,
                              s.server_batch_size);
     }
+    if (options.slo_p99_ms > 0) {
+      out << absl::StrFormat("  within slo: %.1f%% (%.1f req/s)", 100 * s.within_slo_fraction,
+                             s.within_slo_per_s);
+    }
     out << "\n";
     out.flush();
     steps.push_back(std::move(s));
@@ -506,9 +519,10 @@ absl::StatusOr<std::vector<PerfStep>> Perf(const std::shared_ptr<grpc::Channel>&
   if (!options.csv_path.empty()) {
     std::ofstream csv(options.csv_path);
     csv << "label,concurrency,rate,batch,requests,seconds,requests_per_s,images_per_s,p50_ms,p90_ms,"
-           "p95_ms,p99_ms,max_ms,mean_ms,errors,sent,answered,stable\n";
+           "p95_ms,p99_ms,max_ms,mean_ms,errors,sent,answered,stable,within_slo_per_s,"
+           "within_slo_fraction\n";
     for (const PerfStep& s : steps) {
-      csv << absl::StrFormat("%s,%d,%g,%d,%d,%g,%g,%g,%g,%g,%g,%g,%g,%g,%d,%d,%d,%s\n", s.label,
+      csv << absl::StrFormat("%s,%d,%g,%d,%d,%g,%g,%g,%g,%g,%g,%g,%g,%g,%d,%d,%d,%s,%g,%g\n", s.label,
                              s.concurrency, s.rate, options.batch, s.requests, s.seconds,
                              s.requests_per_s, s.images_per_s, s.p50_ms, s.p90_ms, s.p95_ms,
                              s.p99_ms, s.max_ms, s.mean_ms,
@@ -517,7 +531,8 @@ absl::StatusOr<std::vector<PerfStep>> Perf(const std::shared_ptr<grpc::Channel>&
                                for (const auto& [c, k] : s.errors) e += k;
                                return e;
                              }(),
-                             s.sent, s.answered, s.stable ? "true" : "false");
+                             s.sent, s.answered, s.stable ? "true" : "false", s.within_slo_per_s,
+                             s.within_slo_fraction);
     }
     if (!csv) return absl::UnavailableError("cannot write " + options.csv_path);
   }

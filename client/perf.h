@@ -43,7 +43,7 @@ struct PerfOptions {
   int deadline_ms = 0;                 // per request; 0: none
   std::string metrics_url;             // e.g. http://localhost:8000/metrics
   std::string json_path, csv_path, plot_path;
-  double slo_p99_ms = 0;               // > 0: report the knee
+  double slo_p99_ms = 0;               // > 0: report the knee and answers within it
   bool progress = false;               // live one-line display (a terminal)
 };
 
@@ -60,6 +60,10 @@ struct PerfStep {
   double requests_per_s = 0, images_per_s = 0;
   double p50_ms = 0, p90_ms = 0, p95_ms = 0, p99_ms = 0, max_ms = 0, mean_ms = 0;  // answered OK
   double error_p99_ms = 0;  // p99 latency of the refused requests
+  // With --slo_p99_ms: requests answered OK within it, and that as a share
+  // of all requests the windows saw (errors count as misses).
+  int64_t within_slo = 0;
+  double within_slo_per_s = 0, within_slo_fraction = 0;
   // The whole step, warm-up and tail included.
   int64_t sent = 0, answered = 0;
   double client_cpu_us_per_request = 0;

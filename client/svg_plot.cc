@@ -36,24 +36,27 @@ double NiceMax(double v) {
 
 }  // namespace
 
-std::string LatencyThroughputSvg(const std::vector<PlotPoint>& points, const std::string& title) {
-  double max_x = 0, max_y = 0;
-  for (const PlotPoint& p : points) {
-    max_x = std::max(max_x, p.throughput);
-    max_y = std::max({max_y, p.p50_ms, p.p90_ms, p.p99_ms});
+std::string LinesSvg(const std::vector<PlotLine>& lines, const PlotAxes& axes) {
+  static constexpr const char* kColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
+                                            "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
+  double max_x = 0, max_y = axes.reference;
+  for (const PlotLine& l : lines) {
+    for (double v : l.x) max_x = std::max(max_x, v);
+    for (double v : l.y) max_y = std::max(max_y, v);
   }
+  if (axes.y_cap > 0) max_y = std::min(max_y, axes.y_cap);
   max_x = NiceMax(max_x * 1.05);
   max_y = NiceMax(max_y * 1.05);
   const double plot_w = kWidth - kLeft - kRight, plot_h = kHeight - kTop - kBottom;
   auto x = [&](double v) { return kLeft + v / max_x * plot_w; };
-  auto y = [&](double v) { return kTop + plot_h - v / max_y * plot_h; };
+  auto y = [&](double v) { return kTop + plot_h - std::min(v, max_y) / max_y * plot_h; };
 
   std::string svg = absl::StrFormat(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
       "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n"
       "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
       "<text x=\"%.0f\" y=\"24\" font-size=\"15\">%s</text>\n",
-      kWidth, kHeight, kWidth, kHeight, kLeft, Escape(title));
+      kWidth, kHeight, kWidth, kHeight, kLeft, Escape(axes.title));
   // Axes, grid and ticks.
   for (int i = 0; i <= 5; ++i) {
     const double xv = max_x * i / 5, yv = max_y * i / 5;
@@ -69,40 +72,63 @@ std::string LatencyThroughputSvg(const std::vector<PlotPoint>& points, const std
   absl::StrAppendFormat(&svg,
                         "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
                         "stroke=\"black\"/>\n"
-                        "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">throughput (requests/s)</text>\n"
+                        "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n"
                         "<text x=\"16\" y=\"%.1f\" transform=\"rotate(-90 16 %.1f)\" "
-                        "text-anchor=\"middle\">latency (ms)</text>\n",
+                        "text-anchor=\"middle\">%s</text>\n",
                         kLeft, kTop, plot_w, plot_h, kLeft + plot_w / 2, kHeight - 12,
-                        kTop + plot_h / 2, kTop + plot_h / 2);
-  struct Series {
-    const char* name;
-    const char* color;
-    double PlotPoint::*field;
-  } series[] = {{"p50", "#1f77b4", &PlotPoint::p50_ms},
-                {"p90", "#ff7f0e", &PlotPoint::p90_ms},
-                {"p99", "#d62728", &PlotPoint::p99_ms}};
-  for (size_t s = 0; s < 3; ++s) {
+                        Escape(axes.x_label), kTop + plot_h / 2, kTop + plot_h / 2,
+                        Escape(axes.y_label));
+  if (axes.reference > 0) {
+    absl::StrAppendFormat(&svg,
+                          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\" "
+                          "stroke-dasharray=\"6 4\"/>\n<text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
+                          kLeft, y(axes.reference), kLeft + plot_w, y(axes.reference),
+                          kLeft + plot_w + 6, y(axes.reference) + 4, Escape(axes.reference_label));
+  }
+  for (size_t s = 0; s < lines.size(); ++s) {
+    const PlotLine& l = lines[s];
+    const char* color = kColors[s % std::size(kColors)];
     std::string path;
-    for (const PlotPoint& p : points) {
-      absl::StrAppendFormat(&path, "%s%.1f,%.1f", path.empty() ? "" : " ", x(p.throughput),
-                            y(p.*series[s].field));
+    for (size_t i = 0; i < l.x.size(); ++i) {
+      absl::StrAppendFormat(&path, "%s%.1f,%.1f", path.empty() ? "" : " ", x(l.x[i]), y(l.y[i]));
     }
     absl::StrAppendFormat(&svg, "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"/>\n",
-                          path, series[s].color);
-    for (const PlotPoint& p : points) {
-      absl::StrAppendFormat(&svg, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>%s %s: %.1f req/s, %.2f ms</title></circle>\n",
-                            x(p.throughput), y(p.*series[s].field), series[s].color,
-                            Escape(p.label), series[s].name, p.throughput, p.*series[s].field);
+                          path, color);
+    for (size_t i = 0; i < l.x.size(); ++i) {
+      const bool capped = l.y[i] > max_y;
+      absl::StrAppendFormat(&svg,
+                            "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\" stroke=\"%s\">"
+                            "<title>%s %s: %g, %g</title></circle>\n",
+                            x(l.x[i]), y(l.y[i]), capped ? "white" : color, color, Escape(l.name),
+                            Escape(i < l.labels.size() ? l.labels[i] : ""), l.x[i], l.y[i]);
     }
     const double ly = kTop + 10 + 20 * s;
     absl::StrAppendFormat(&svg,
                           "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n"
                           "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
-                          kLeft + plot_w + 15, ly, kLeft + plot_w + 40, ly, series[s].color,
-                          kLeft + plot_w + 46, ly + 4, series[s].name);
+                          kLeft + plot_w + 15, ly, kLeft + plot_w + 40, ly, color,
+                          kLeft + plot_w + 46, ly + 4, Escape(l.name));
   }
   svg += "</svg>\n";
   return svg;
+}
+
+std::string LatencyThroughputSvg(const std::vector<PlotPoint>& points, const std::string& title) {
+  std::vector<PlotLine> lines = {{"p50", {}, {}, {}}, {"p90", {}, {}, {}}, {"p99", {}, {}, {}}};
+  for (const PlotPoint& p : points) {
+    for (PlotLine& l : lines) {
+      l.x.push_back(p.throughput);
+      l.labels.push_back(p.label);
+    }
+    lines[0].y.push_back(p.p50_ms);
+    lines[1].y.push_back(p.p90_ms);
+    lines[2].y.push_back(p.p99_ms);
+  }
+  PlotAxes axes;
+  axes.title = title;
+  axes.x_label = "throughput (requests/s)";
+  axes.y_label = "latency (ms)";
+  return LinesSvg(lines, axes);
 }
 
 }  // namespace cnnserve::client

@@ -1,6 +1,8 @@
-// An SVG chart of latency percentiles (p50, p90, p99) against throughput
-// across the load tester's steps, written by hand (no plotting library):
-// the picture operators read to find the knee. Pure; thread-safe.
+// SVG line charts written by hand (no plotting library): latency
+// percentiles against throughput across the load tester's steps (the
+// picture operators read to find the knee), and any set of named lines with
+// an optional reference level, such as p99 against offered rate for several
+// scheduler configurations. Pure; thread-safe.
 #ifndef CNNSERVE_CLIENT_SVG_PLOT_H_
 #define CNNSERVE_CLIENT_SVG_PLOT_H_
 
@@ -16,6 +18,23 @@ struct PlotPoint {
 };
 
 std::string LatencyThroughputSvg(const std::vector<PlotPoint>& points, const std::string& title);
+
+struct PlotLine {
+  std::string name;
+  std::vector<double> x, y;         // same length
+  std::vector<std::string> labels;  // per point, for the hover text; may be empty
+};
+
+struct PlotAxes {
+  std::string title, x_label, y_label;
+  // > 0: the y axis stops here; points above are drawn on the edge, hollow.
+  double y_cap = 0;
+  // > 0: a dashed horizontal line at this level, named reference_label.
+  double reference = 0;
+  std::string reference_label;
+};
+
+std::string LinesSvg(const std::vector<PlotLine>& lines, const PlotAxes& axes);
 
 }  // namespace cnnserve::client
 

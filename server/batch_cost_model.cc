@@ -21,6 +21,16 @@ void BatchCostModel::Observe(int64_t items, absl::Duration took) {
     if (predicted > 0) {
       const double error = std::abs(seconds - predicted) / predicted;
       spread_ += kSpreadWeightOfNewest * (error - spread_);
+      if (ratios_.size() < kRatioWindow) {
+        ratios_.push_back(seconds / predicted);
+      } else {
+        ratios_[next_ratio_] = seconds / predicted;
+        next_ratio_ = (next_ratio_ + 1) % kRatioWindow;
+      }
+      std::vector<double> sorted = ratios_;
+      const size_t k = std::min(sorted.size() - 1, sorted.size() * kUpperPercentile / 100);
+      std::nth_element(sorted.begin(), sorted.begin() + k, sorted.end());
+      upper_factor_ = std::clamp(sorted[k], 1.02, 3.0);
     }
   }
   PerSize& s = sizes_[items];
@@ -74,7 +84,7 @@ absl::Duration BatchCostModel::Predict(int64_t items) const {
 }
 
 absl::Duration BatchCostModel::Upper(int64_t items) const {
-  return Predict(items) * (1.0 + std::max(0.1, 3 * spread_));
+  return Predict(items) * upper_factor_;
 }
 
 }  // namespace cnnserve::server

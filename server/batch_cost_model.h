@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <map>
+#include <vector>
 
 #include "absl/time/time.h"
 
@@ -40,11 +41,16 @@ class BatchCostModel {
 
   // The line's estimate for a batch of `items`.
   absl::Duration Predict(int64_t items) const;
-  // A conservative estimate: Predict plus three spreads (at least 10%).
+  // A conservative estimate for one batch: Predict times the
+  // kUpperPercentile-th percentile of measured/predicted over the last
+  // kRatioWindow batches (at least 1.02), so that a busy, noisy machine gets
+  // a wider margin. The scheduler plans with it throughout.
   absl::Duration Upper(int64_t items) const;
 
   static constexpr int64_t kMinSamples = 3;
   static constexpr double kWeightOfNewest = 0.2;  // of a size's running mean
+  static constexpr size_t kRatioWindow = 128;
+  static constexpr size_t kUpperPercentile = 90;
 
  private:
   struct PerSize {
@@ -55,6 +61,9 @@ class BatchCostModel {
 
   std::map<int64_t, PerSize> sizes_;
   double spread_ = 0;  // running mean of |measured - predicted| / predicted
+  std::vector<double> ratios_;  // measured / predicted, a ring of kRatioWindow
+  size_t next_ratio_ = 0;
+  double upper_factor_ = 1.05;
   Fit fit_;
 };
 

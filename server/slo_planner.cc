@@ -47,14 +47,16 @@ absl::Time SloPlanner::Due(absl::Time enqueued, absl::Time deadline) const {
 }
 
 bool SloPlanner::Join(absl::Time start, int64_t items, absl::Time due, Prefix* batch) const {
-  if (batch->items + items > options_.max_batch_size) return false;
-  if (batch->tasks > 0 && cost_.ready() &&
-      start + cost_.Upper(batch->items + items) > std::min(batch->due, due)) {
-    return false;
-  }
+  const int64_t total = batch->items + items;
+  if (total > options_.max_batch_size) return false;
+  const absl::Time finish = cost_.ready() ? start + cost_.Upper(total) : start;
+  if (batch->tasks > 0 && finish > batch->due) return false;
   ++batch->tasks;
-  batch->items += items;
-  batch->due = std::min(batch->due, due);
+  batch->items = total;
+  batch->first_due = std::min(batch->first_due, due);
+  // A task already too late to make its SLO does not hold its batch back:
+  // cutting batches short for it would only make the queue later still.
+  if (finish <= due) batch->due = std::min(batch->due, due);
   return true;
 }
 
@@ -70,6 +72,9 @@ absl::Status SloPlanner::Admit(absl::Time now, const std::vector<Queued>& queue,
   int64_t queued_items = 0;
   auto add = [&](int64_t n, absl::Time due) {
     if (!Join(*first_free(), n, due, &batch)) {
+      // Batches with the same estimate as when they form (Join), so that
+      // admission predicts the batches the instances will really run: an
+      // admission that assumed other cuts would admit requests late.
       *first_free() += cost_.Upper(batch.items);
       batch = Prefix{};
       Join(*first_free(), n, due, &batch);
@@ -82,7 +87,7 @@ absl::Status SloPlanner::Admit(absl::Time now, const std::vector<Queued>& queue,
   const absl::Time mine = Due(now, deadline);
   add(items, mine);
   const absl::Time done = *first_free() + cost_.Upper(batch.items);
-  if (done <= batch.due) return absl::OkStatus();
+  if (done <= mine) return absl::OkStatus();
   const std::string past =
       deadline < now + budget_ ? absl::StrCat("its deadline in ", Millis(deadline - now))
                                : absl::StrCat("the model's latency SLO of ", Millis(options_.slo));
@@ -98,8 +103,8 @@ int64_t SloPlanner::Plan(absl::Time now, const Prefix& prefix, absl::Time* wake)
   const int64_t target = TargetBatch(now);
   if (prefix.items >= target) return prefix.tasks;
   // Wait for more, but start in time for the oldest to make its SLO in the
-  // batch it is waiting to become.
-  const absl::Time start_by = prefix.due - cost_.Upper(std::max(prefix.items, target));
+  // batch it is waiting to become; a task already late is sent at once.
+  const absl::Time start_by = prefix.first_due - cost_.Upper(std::max(prefix.items, target));
   if (now >= start_by) return prefix.tasks;
   *wake = std::min(*wake, start_by);
   return 0;

@@ -15,16 +15,15 @@
 //  - Wait: a batch smaller than that waits for more requests, but never past
 //    the latest start that still lets its oldest request finish within its
 //    SLO (or its own deadline, if sooner), using a conservative t(b).
-//  - Shed: a request whose predicted completion (the queue ahead of it, in
-//    the batches it forms, on the instances as they come free) is past its
-//    SLO or deadline, or that would make its batch finish past the SLO of a
-//    request already in it, is refused with RESOURCE_EXHAUSTED instead of
-//    being computed late. Until the cost model has seen a few batches
-//    nothing is shed.
+//  - Shed: a request whose predicted completion (the queue ahead of it, cut
+//    into batches as Join will cut them, on the instances as they come
+//    free, all with the cost model's margin) is past its SLO or deadline is
+//    refused with RESOURCE_EXHAUSTED instead of being computed late. Until
+//    the cost model has seen a few batches nothing is shed.
 //
 // The SLO covers queueing and compute, from the moment the request reaches
-// the scheduler; 10% of it is left for the rest of the request's path
-// (decoding, the network), so plans aim at 90% of it.
+// the scheduler; 5% of it is left for the rest of the request's path
+// (decoding, the network), so plans aim at 95% of it.
 //
 // Pure policy: no threads, no clock of its own. Not thread-safe; the
 // batcher calls it under its mutex, and tests drive it directly in a
@@ -54,7 +53,9 @@ class SloPlanner {
     int64_t tasks = 0;     // how many
     int64_t items = 0;     // their items
     bool full = false;     // the next queued task would not join
-    absl::Time due = absl::InfiniteFuture();  // the earliest of their SLO ends and deadlines
+    absl::Time due = absl::InfiniteFuture();  // the earliest of their SLO ends and
+                                              // deadlines that the batch can still meet
+    absl::Time first_due = absl::InfiniteFuture();  // the earliest of all, met or not
   };
   struct State {
     BatchCostModel::Fit cost;
@@ -82,7 +83,8 @@ class SloPlanner {
   absl::Time Due(absl::Time enqueued, absl::Time deadline) const;
   // Whether a task of `items` due at `due` may join `batch`, a batch that
   // would start at `start`: it must fit max_batch_size, and the batch must
-  // still finish by the due time of every task in it. A first task always
+  // still finish by the due time of every task in it that can still make
+  // it (one already late does not hold the batch back). A first task always
   // joins. Adds it to `batch` if so.
   bool Join(absl::Time start, int64_t items, absl::Time due, Prefix* batch) const;
   // How many of the prefix's tasks to send now; 0 means wait until *wake
@@ -98,7 +100,7 @@ class SloPlanner {
   absl::Duration budget() const { return budget_; }
 
   static constexpr double kHeadroom = 1.25;
-  static constexpr double kShareForQueueAndCompute = 0.9;
+  static constexpr double kShareForQueueAndCompute = 0.95;
   static constexpr absl::Duration kRateWindow = absl::Seconds(1);
 
  private:

@@ -17,6 +17,14 @@ namespace {
 
 using ::testing::ElementsAre;
 
+TEST(LatencyStatsTest, CountsTheSamplesWithinALimit) {
+  LatencyStats s;
+  for (double v : {5.0, 10.0, 10.0, 12.5, 40.0}) s.Add(v);
+  EXPECT_EQ(s.CountAtMost(10), 3);
+  EXPECT_EQ(s.CountAtMost(4.9), 0);
+  EXPECT_EQ(s.CountAtMost(40), 5);
+}
+
 TEST(LatencyStatsTest, PercentilesOfOneToHundredAreTheirRanks) {
   LatencyStats s;
   for (int i = 100; i >= 1; --i) s.Add(i);  // any order
