@@ -161,6 +161,21 @@ grpc::ServerUnaryReactor* ClassifierService::DescribeModel(grpc::CallbackServerC
   response->set_max_batch_size(m.max_batch_size());
   *response->mutable_dynamic_batching() = m.config.dynamic_batching();
   *response->mutable_instance_group() = m.config.instance_group();
+  if (m.autotune.has_value()) {
+    v1::Autotune* out = response->mutable_autotune();
+    out->set_instances(m.autotune->instances);
+    out->set_threads(m.autotune->threads);
+    out->set_reason(m.autotune->reason);
+    out->set_cached(m.autotune->cached);
+    for (const TuneTrial& t : m.autotune->trials) {
+      v1::Autotune::Trial* trial = out->add_trials();
+      trial->set_instances(t.instances);
+      trial->set_threads(t.threads);
+      trial->set_batch(t.batch);
+      trial->set_items_per_second(t.items_per_second);
+      trial->set_batch_latency_micros(absl::ToDoubleMicroseconds(t.batch_latency));
+    }
+  }
   if (auto slo = m.batcher->slo_state(); slo.has_value()) {
     v1::SloScheduler* out = response->mutable_slo_scheduler();
     out->set_latency_slo_micros(m.config.dynamic_batching().latency_slo_micros());

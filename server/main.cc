@@ -31,6 +31,9 @@ ABSL_FLAG(int64_t, max_batch_size, 32,
 ABSL_FLAG(int64_t, max_image_pixels, 64 << 20,
           "Largest image (width x height) a request may send; refused from its header");
 ABSL_FLAG(int, max_concurrent_streams, 1024, "Most concurrent gRPC calls per connection");
+ABSL_FLAG(double, autotune_budget_secs, 10,
+          "Time a model with instance_group { count: 0 } spends at load choosing its instances "
+          "and threads (cached next to the model for the next start)");
 ABSL_FLAG(int, handshake_timeout_secs, 10,
           "A connection that has not completed its HTTP/2 (and TLS) handshake by then is closed");
 ABSL_FLAG(int, keepalive_secs, 60,
@@ -78,6 +81,7 @@ int main(int argc, char** argv) {
   options.load_models = absl::GetFlag(FLAGS_load_model);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.max_image_pixels = absl::GetFlag(FLAGS_max_image_pixels);
+  options.autotune_budget = absl::Seconds(absl::GetFlag(FLAGS_autotune_budget_secs));
   options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   options.handshake_timeout = absl::Seconds(absl::GetFlag(FLAGS_handshake_timeout_secs));
   options.keepalive = absl::Seconds(absl::GetFlag(FLAGS_keepalive_secs));

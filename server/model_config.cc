@@ -162,8 +162,13 @@ absl::Status CheckAndComplete(const Locator& at, const std::string& model_name,
     if (g->count() < 0 || g->threads() < 0) {
       return at.Error({{"instance_group", i}}, "count and threads must not be negative");
     }
-    if (g->count() == 0) g->set_count(1);
-    instances += g->count();
+    if (!g->has_count()) g->set_count(1);
+    if (g->count() == 0 && (c->instance_group_size() > 1 || g->threads() > 0)) {
+      return at.Error({{"instance_group", i}, {"count", -1}},
+                      "0 (auto) picks instances and threads itself: it must be the only "
+                      "instance_group and leave threads unset");
+    }
+    instances += std::max(1, g->count());
   }
   if (instances > kMaxInstances) {
     return at.Error({{"instance_group", 0}}, absl::StrCat("asks for ", instances,

@@ -266,7 +266,7 @@ absl::Status ModelRepository::Reconcile(const std::string& name, bool force) {
     Log(Severity::kInfo, "model loading", {{"model", name}, {"version", version}});
     const absl::Time start = absl::Now();
     LoadSpec spec{dir.string(), name, v, *config, fp, options_.metrics, options_.clock,
-                  options_.max_image_pixels};
+                  options_.max_image_pixels, options_.autotune_budget};
     absl::StatusOr<std::shared_ptr<ServedModel>> loaded = LoadServedModel(spec);
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
     if (loaded.ok()) {

@@ -55,6 +55,7 @@ class ModelRepository {
     Metrics* metrics = nullptr;  // required; must outlive the repository
     Clock* clock = nullptr;      // for the batchers; null: real
     int64_t max_image_pixels = 64 << 20;  // per decoded image
+    absl::Duration autotune_budget = absl::Seconds(10);  // instance_group { count: 0 }
     // Called after a model's readiness may have changed (from the thread
     // that changed it), e.g. to update the gRPC health service.
     std::function<void(const std::string& model, bool ready)> on_readiness;

@@ -13,6 +13,7 @@
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "server/infer_task.h"
+#include "server/log.h"
 
 namespace cnnserve::server {
 namespace fs = std::filesystem;
@@ -87,6 +88,82 @@ absl::Status SetUpPreprocessing(const std::string& where, ServedModel* m) {
   return absl::OkStatus();
 }
 
+// Runs `instances` fresh contexts of `threads` threads on zero batches of
+// `batch` items, all at once, for about `budget` after one warm-up batch each.
+absl::StatusOr<TuneTrial> MeasureInstances(const engine::Model& model, int instances, int threads,
+                                           int64_t batch, absl::Duration budget) {
+  const std::vector<float> zeros(engine::ItemElements(model.input().shape) * batch);
+  std::vector<std::unique_ptr<engine::ExecutionContext>> contexts;
+  for (int i = 0; i < instances; ++i) {
+    contexts.push_back(model.CreateContext(threads));
+    std::vector<engine::Tensor> ignored;
+    RETURN_IF_ERROR(model.Run(*contexts.back(), batch, zeros, &ignored));  // compiles the plan
+  }
+  std::vector<std::vector<absl::Duration>> times(instances);
+  std::vector<absl::Status> errors(instances);
+  const absl::Time start = absl::Now(), stop = start + budget;
+  std::vector<std::thread> workers;
+  for (int i = 0; i < instances; ++i) {
+    workers.emplace_back([&, i] {
+      do {
+        std::vector<engine::Tensor> ignored;
+        const absl::Time t0 = absl::Now();
+        errors[i] = model.Run(*contexts[i], batch, zeros, &ignored);
+        times[i].push_back(absl::Now() - t0);
+      } while (errors[i].ok() && absl::Now() < stop);
+    });
+  }
+  for (std::thread& w : workers) w.join();
+  const absl::Duration elapsed = absl::Now() - start;
+  std::vector<absl::Duration> all;
+  for (int i = 0; i < instances; ++i) {
+    RETURN_IF_ERROR(errors[i]);
+    all.insert(all.end(), times[i].begin(), times[i].end());
+  }
+  std::sort(all.begin(), all.end());
+  TuneTrial t;
+  t.items_per_second = static_cast<double>(all.size() * batch) / absl::ToDoubleSeconds(elapsed);
+  t.batch_latency = all[all.size() / 2];
+  return t;
+}
+
+// instance_group { count: 0 }: the cached choice for this machine and model,
+// or a fresh search (then cached).
+absl::StatusOr<TuneChoice> ChooseInstances(const LoadSpec& spec, const ServedModel& m, int cores) {
+  const absl::Duration slo = absl::Microseconds(m.config.dynamic_batching().latency_slo_micros());
+  const std::string key = TuneCacheKey(cores, spec.fingerprint, m.config.max_batch_size(), slo);
+  const std::string cache = (fs::path(spec.model_dir) / ".cnnserve-autotune").string();
+  if (std::optional<TuneChoice> cached = ReadTuneCache(cache, key); cached.has_value()) {
+    Log(Severity::kInfo, "model autotune cached",
+        {{"model", spec.name}, {"instances", std::to_string(cached->instances)},
+         {"threads", std::to_string(cached->threads)}});
+    return *cached;
+  }
+  const engine::Model& model = *m.model;
+  ASSIGN_OR_RETURN(TuneChoice choice,
+                   Autotune({.cores = cores,
+                             .max_batch_size = m.config.max_batch_size(),
+                             .slo = slo,
+                             .budget = spec.autotune_budget},
+                            [&model](int instances, int threads, int64_t batch, absl::Duration budget) {
+                              return MeasureInstances(model, instances, threads, batch, budget);
+                            }));
+  for (const TuneTrial& t : choice.trials) {
+    Log(Severity::kInfo, "model autotune trial",
+        {{"model", spec.name}, {"instances", std::to_string(t.instances)},
+         {"threads", std::to_string(t.threads)}, {"batch", std::to_string(t.batch)},
+         {"items_per_second", absl::StrCat(t.items_per_second)},
+         {"batch_ms", absl::StrCat(absl::ToDoubleMilliseconds(t.batch_latency))}});
+  }
+  Log(Severity::kInfo, "model autotuned",
+      {{"model", spec.name}, {"instances", std::to_string(choice.instances)},
+       {"threads", std::to_string(choice.threads)}, {"reason", choice.reason}});
+  if (absl::Status saved = WriteTuneCache(cache, key, choice); !saved.ok()) {
+    Log(Severity::kWarning, "autotune not cached", {{"model", spec.name}, {"reason", std::string(saved.message())}});
+  }
+  return choice;
+}
+
 }  // namespace
 
 void SubmitInfer(std::shared_ptr<const ServedModel> model, int64_t items, std::vector<float> input,
@@ -138,14 +215,20 @@ absl::StatusOr<std::shared_ptr<ServedModel>> LoadServedModel(const LoadSpec& spe
   m->metrics = spec.metrics->ForModel(spec.name, std::to_string(spec.version),
                                       m->config.max_batch_size());
 
-  // Instances: threads 0 shares the cores evenly among all instances.
-  int instances = 0;
-  for (const v1::InstanceGroup& g : m->config.instance_group()) instances += g.count();
   // OMP_NUM_THREADS, when set (a container's CPU limit), bounds the cores.
   int cores = std::max(1u, std::thread::hardware_concurrency());
   if (const char* omp = std::getenv("OMP_NUM_THREADS"); omp != nullptr && std::atoi(omp) > 0) {
     cores = std::min(cores, std::atoi(omp));
   }
+  if (m->config.instance_group(0).count() == 0) {
+    ASSIGN_OR_RETURN(TuneChoice choice, ChooseInstances(spec, *m, cores));
+    m->config.mutable_instance_group(0)->set_count(choice.instances);
+    m->config.mutable_instance_group(0)->set_threads(choice.threads);
+    m->autotune = std::move(choice);
+  }
+  // Instances: threads 0 shares the cores evenly among all instances.
+  int instances = 0;
+  for (const v1::InstanceGroup& g : m->config.instance_group()) instances += g.count();
   const int even_share = std::max(1, cores / std::max(1, instances));
   for (const v1::InstanceGroup& g : m->config.instance_group()) {
     for (int i = 0; i < g.count(); ++i) {

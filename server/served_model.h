@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "cnnserve/v1/model_config.pb.h"
 #include "engine/image/preprocess.h"
 #include "engine/model.h"
+#include "server/autotune.h"
 #include "server/batcher.h"
 #include "server/metrics.h"
 
@@ -37,6 +39,7 @@ struct ServedModel {
   ModelMetrics* metrics = nullptr;   // owned by the server's Metrics
   std::unique_ptr<engine::Model> model;
   std::vector<std::unique_ptr<engine::ExecutionContext>> contexts;  // one per instance
+  std::optional<TuneChoice> autotune;  // when instance_group { count: 0 }
   // Declared last so it is destroyed first: it drains while the model lives.
   std::unique_ptr<Batcher> batcher;
 
@@ -55,6 +58,7 @@ struct LoadSpec {
   Metrics* metrics = nullptr;
   Clock* clock = nullptr;  // null: real
   int64_t max_image_pixels = 64 << 20;
+  absl::Duration autotune_budget = absl::Seconds(10);  // instance_group { count: 0 }
 };
 
 // Queues one request's `items` on the model's batcher. `done` is called

@@ -83,6 +83,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
   repo_options.startup_models = options.load_models;
   repo_options.defaults.max_batch_size = options.max_batch_size;
   repo_options.max_image_pixels = options.max_image_pixels;
+  repo_options.autotune_budget = options.autotune_budget;
   repo_options.metrics = server->metrics_.get();
   // grpc.health.v1.Health follows each model: "" is the server, each model
   // has its own service name. Set once the gRPC server exists.

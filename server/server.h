@@ -47,6 +47,9 @@ class Server {
     absl::Duration repository_poll = absl::Seconds(15);  // poll mode
     int64_t max_message_bytes = 64 << 20;     // larger requests: RESOURCE_EXHAUSTED
     int64_t max_image_pixels = 64 << 20;      // per decoded image, checked from its header
+    // Time a model with instance_group { count: 0 } spends choosing its
+    // instances and threads at load (once per machine: the choice is cached).
+    absl::Duration autotune_budget = absl::Seconds(10);
     int max_concurrent_streams = 1024;        // per gRPC connection
     // A connection that has not finished its HTTP/2 (and TLS) handshake by
     // then is closed: silent or half-open sockets hold no memory for long.
