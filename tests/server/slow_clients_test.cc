@@ -25,12 +25,13 @@ namespace fs = std::filesystem;
 
 constexpr char kModel[] = "slow";
 
-// A ResNet-18 on one thread with a queue of 4: a 32-item batch keeps its
-// only instance busy for about a second.
+// A ResNet-18 on one thread with a queue of 4: a 64-item batch keeps its
+// only instance busy for about two seconds, time for the test's steps even
+// on a loaded machine.
 constexpr char kConfig[] = R"(
 platform: "zoo"
 zoo: "resnet18"
-max_batch_size: 32
+max_batch_size: 64
 dynamic_batching { max_queue_delay_micros: 0  max_queue_size: 4 }
 instance_group { count: 1  threads: 1 }
 )";
@@ -110,9 +111,16 @@ Server* SlowClientsTest::server_ = nullptr;
 
 TEST_F(SlowClientsTest, CancelledRequestsFreeTheirSlotsAndAreNeverComputed) {
   const int64_t computed_before = ItemsComputed();
-  const auto big = Request(32), small = Request(1), victim = Request(8);
+  const auto big = Request(64), small = Request(1), victim = Request(8);
   std::unique_ptr<Call> running = Send(big);
-  AwaitServerState(1, 0);  // the idle instance took it
+  // The idle instance took it: its batch has started (counted at start).
+  // "1 in flight, none queued" alone is also true while the 38 MB request
+  // is still being decoded, and then a later, smaller one may run first.
+  for (int i = 0; i < 2000 && ItemsComputed() - computed_before < 64; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(ItemsComputed() - computed_before, 64) << "the batch of 64 never started";
+  AwaitServerState(1, 0);
 
   std::vector<std::unique_ptr<Call>> victims;
   for (int i = 0; i < 4; ++i) victims.push_back(Send(victim));
@@ -124,10 +132,30 @@ TEST_F(SlowClientsTest, CancelledRequestsFreeTheirSlotsAndAreNeverComputed) {
 
   for (auto& v : victims) v->context.TryCancel();  // the waiting callers go away
   // A cancellation reaches the server as an HTTP/2 RST_STREAM, which it
-  // records without answering anything: nothing to wait on but time.
-  absl::SleepFor(absl::Milliseconds(100));
+  // records without answering anything, so the first request after them is
+  // retried until the server has read them (a refusal costs nothing). It
+  // must be queued, in place of the four, while the big batch still runs.
+  std::unique_ptr<Call> first;
+  bool queued = false;
+  for (int attempt = 0; attempt < 200 && !queued; ++attempt) {
+    first = Send(small);
+    for (int i = 0; i < 400 && !first->done.HasBeenNotified(); ++i) {
+      if (Metric("cnnserve_inflight_requests") == 2 && Metric("cnnserve_queue_depth") == 1) {
+        queued = true;
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    if (!queued) {
+      first->done.WaitForNotification();
+      ASSERT_EQ(first->status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << first->status.error_message();
+    }
+  }
+  ASSERT_TRUE(queued) << "the cancelled requests never gave their slots back";
+  EXPECT_FALSE(running->done.HasBeenNotified()) << "the batch of 64 ended before the slots came back";
   std::vector<std::unique_ptr<Call>> after;
-  for (int i = 0; i < 4; ++i) after.push_back(Send(small));
+  for (int i = 0; i < 3; ++i) after.push_back(Send(small));
+  after.push_back(std::move(first));
   for (auto& c : after) {
     c->done.WaitForNotification();
     EXPECT_TRUE(c->status.ok()) << "a request after the cancellations was refused: "
@@ -140,7 +168,7 @@ TEST_F(SlowClientsTest, CancelledRequestsFreeTheirSlotsAndAreNeverComputed) {
     EXPECT_EQ(v->status.error_code(), grpc::StatusCode::CANCELLED);
   }
   // The running batch and the four late requests; no cancelled item ran.
-  EXPECT_EQ(ItemsComputed() - computed_before, 32 + 4);
+  EXPECT_EQ(ItemsComputed() - computed_before, 64 + 4);
 }
 
 TEST_F(SlowClientsTest, ConnectionsThatNeverHandshakeAreClosedAndHoldNoMemory) {
