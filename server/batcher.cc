@@ -213,6 +213,7 @@ void Batcher::AwaitSettledForTest() const {
 void Batcher::Work(int instance) {
   for (;;) {
     std::vector<Entry> batch, expired, cancelled;
+    std::vector<absl::Time> due;  // with an SLO: each task's, for the planner's feedback
     int64_t items = 0;
     {
       absl::MutexLock lock(&mu_);
@@ -224,8 +225,10 @@ void Batcher::Work(int instance) {
         const int64_t take = PlanLocked(now, &wake);
         if (take > 0) {
           for (int64_t i = 0; i < take; ++i) {
-            items += queue_.front().task->size();
-            batch.push_back(std::move(queue_.front()));
+            Entry& e = queue_.front();
+            items += e.task->size();
+            if (slo_ != nullptr) due.push_back(slo_->Due(e.enqueued, e.task->deadline()));
+            batch.push_back(std::move(e));
             queue_.pop_front();
           }
           if (slo_ != nullptr) slo_->OnBatchStart(instance, now, items);
@@ -256,9 +259,12 @@ void Batcher::Work(int instance) {
     for (Entry& e : batch) tasks.push_back(std::move(e.task));
     const absl::Time start = clock_->Now();
     run_(instance, std::move(tasks));
-    const absl::Duration took = clock_->Now() - start;
+    const absl::Time end = clock_->Now();
+    const int64_t late = std::count_if(due.begin(), due.end(), [end](absl::Time d) { return d < end; });
     absl::MutexLock lock(&mu_);
-    if (slo_ != nullptr) slo_->OnBatchDone(instance, items, took);
+    if (slo_ != nullptr) {
+      slo_->OnBatchDone(instance, items, end - start, static_cast<int64_t>(due.size()), late);
+    }
     --running_workers_;
   }
 }

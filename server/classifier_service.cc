@@ -185,6 +185,7 @@ grpc::ServerUnaryReactor* ClassifierService::DescribeModel(grpc::CallbackServerC
     out->set_cost_relative_spread(slo->cost.relative_spread);
     out->set_arrivals_per_second(slo->arrivals_per_second);
     out->set_target_batch_size(slo->target_batch);
+    out->set_admission_margin(slo->admission_margin);
   }
   auto layers = engine::GraphCost(m.model->graph(), 1);
   if (layers.ok()) {

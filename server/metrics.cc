@@ -142,6 +142,11 @@ struct Metrics::Families {
                               .Help("The batch size the SLO scheduler aims for at the current "
                                     "arrival rate.")
                               .Register(r)),
+        admission_margin(prometheus::BuildGauge()
+                             .Name("cnnserve_slo_admission_margin")
+                             .Help("The factor on t(b) the SLO scheduler's admission predicts "
+                                   "with; rises when batches end past their SLO.")
+                             .Register(r)),
         build_info(prometheus::BuildGauge()
                        .Name("cnnserve_build_info")
                        .Help("Always 1; the labels say what was built.")
@@ -161,6 +166,7 @@ struct Metrics::Families {
   prometheus::Family<prometheus::Gauge>& batch_cost_fixed;
   prometheus::Family<prometheus::Gauge>& batch_cost_per_item;
   prometheus::Family<prometheus::Gauge>& target_batch_size;
+  prometheus::Family<prometheus::Gauge>& admission_margin;
   prometheus::Family<prometheus::Gauge>& build_info;
   ProcessCollector process;
 };
@@ -201,6 +207,7 @@ ModelMetrics* Metrics::ForModel(const std::string& model, const std::string& ver
     m->batch_cost_fixed = &families_->batch_cost_fixed.Add(labels);
     m->batch_cost_per_item = &families_->batch_cost_per_item.Add(labels);
     m->target_batch_size = &families_->target_batch_size.Add(labels);
+    m->admission_margin = &families_->admission_margin.Add(labels);
     slot = std::move(m);
   }
   return slot.get();

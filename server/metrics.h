@@ -44,6 +44,7 @@ struct ModelMetrics {
   prometheus::Gauge* batch_cost_fixed = nullptr;
   prometheus::Gauge* batch_cost_per_item = nullptr;
   prometheus::Gauge* target_batch_size = nullptr;
+  prometheus::Gauge* admission_margin = nullptr;
 
   // One request answered with `code` (the counter's code label).
   void CountRequest(absl::StatusCode code) const;

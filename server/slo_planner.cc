@@ -17,7 +17,7 @@ std::string Millis(absl::Duration d) {
 SloPlanner::SloPlanner(const Options& options)
     : options_(options),
       budget_(options.slo * kShareForQueueAndCompute),
-      busy_until_(std::max(1, options.instances), absl::InfinitePast()) {}
+      running_(std::max(1, options.instances)) {}
 
 double SloPlanner::RateAt(absl::Time now) const {
   if (last_arrival_ == absl::InfinitePast()) return 0;
@@ -33,7 +33,7 @@ void SloPlanner::OnArrival(absl::Time now, int64_t items) {
 
 int64_t SloPlanner::TargetBatch(absl::Time now) const {
   if (!cost_.ready()) return 1;
-  const double rate = kHeadroom * RateAt(now) / static_cast<double>(busy_until_.size());
+  const double rate = kHeadroom * RateAt(now) / static_cast<double>(running_.size());
   const double fixed = absl::ToDoubleSeconds(cost_.fit().fixed);
   const double per_item = absl::ToDoubleSeconds(cost_.fit().per_item);
   // Keeping up needs b items per t(b) = fixed + b * per_item at the rate.
@@ -66,16 +66,18 @@ absl::Status SloPlanner::Admit(absl::Time now, const std::vector<Queued>& queue,
   // Batches form from the front of the queue as Join cuts them; each goes
   // to the instance that comes free first.
   std::vector<absl::Time> free_at;
-  for (absl::Time t : busy_until_) free_at.push_back(std::max(now, t));
+  for (const Running& r : running_) {
+    free_at.push_back(r.items == 0 ? now : std::max(now, r.start + AdmitCost(r.items)));
+  }
   auto first_free = [&] { return std::min_element(free_at.begin(), free_at.end()); };
   Prefix batch;
   int64_t queued_items = 0;
   auto add = [&](int64_t n, absl::Time due) {
     if (!Join(*first_free(), n, due, &batch)) {
-      // Batches with the same estimate as when they form (Join), so that
-      // admission predicts the batches the instances will really run: an
-      // admission that assumed other cuts would admit requests late.
-      *first_free() += cost_.Upper(batch.items);
+      // Batches cut as Join will cut them, so that admission predicts the
+      // batches the instances will really run: an admission that assumed
+      // other cuts would admit requests late.
+      *first_free() += AdmitCost(batch.items);
       batch = Prefix{};
       Join(*first_free(), n, due, &batch);
     }
@@ -86,7 +88,7 @@ absl::Status SloPlanner::Admit(absl::Time now, const std::vector<Queued>& queue,
   }
   const absl::Time mine = Due(now, deadline);
   add(items, mine);
-  const absl::Time done = *first_free() + cost_.Upper(batch.items);
+  const absl::Time done = *first_free() + AdmitCost(batch.items);
   if (done <= mine) return absl::OkStatus();
   const std::string past =
       deadline < now + budget_ ? absl::StrCat("its deadline in ", Millis(deadline - now))
@@ -111,12 +113,19 @@ int64_t SloPlanner::Plan(absl::Time now, const Prefix& prefix, absl::Time* wake)
 }
 
 void SloPlanner::OnBatchStart(int instance, absl::Time now, int64_t items) {
-  busy_until_[instance] = now + cost_.Upper(items);
+  running_[instance] = {now, items};
 }
 
-void SloPlanner::OnBatchDone(int instance, int64_t items, absl::Duration took) {
-  busy_until_[instance] = absl::InfinitePast();
+void SloPlanner::OnBatchDone(int instance, int64_t items, absl::Duration took, int64_t tasks,
+                             int64_t late) {
+  running_[instance] = Running{};
   cost_.Observe(items, took);
+  if (tasks == 0 || !cost_.ready()) return;
+  // Up by kMarginStepUp on a late batch, down by the step that balances it
+  // at kLateBatchTarget late batches: the margin settles where that many are.
+  static const double kDown =
+      std::pow(kMarginStepUp, -kLateBatchTarget / (1 - kLateBatchTarget));
+  margin_ = std::clamp(margin_ * (late > 0 ? kMarginStepUp : kDown), 1.0, kMaxMargin);
 }
 
 SloPlanner::State SloPlanner::state(absl::Time now) const {
@@ -125,6 +134,7 @@ SloPlanner::State SloPlanner::state(absl::Time now) const {
   s.cost_ready = cost_.ready();
   s.arrivals_per_second = RateAt(now);
   s.target_batch = TargetBatch(now);
+  s.admission_margin = margin_;
   return s;
 }
 
