@@ -153,7 +153,12 @@ size_t Model::WeightBytes() const {
 }
 
 absl::Status Model::Prepare(int64_t batch, int threads) const {
-  return PlanFor(batch, threads).status();
+  if (threads <= 0) threads = omp_get_num_procs();
+  if (!SplitsAcrossThreads(batch, threads)) return PlanFor(batch, threads).status();
+  // As Run cuts it: batch / threads items per lane, one more on the first ones.
+  RETURN_IF_ERROR(PlanFor(batch / threads, 1).status());
+  if (batch % threads != 0) RETURN_IF_ERROR(PlanFor(batch / threads + 1, 1).status());
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::pair<size_t, size_t>> Model::ActivationBytes(int64_t batch) const {

@@ -67,8 +67,9 @@ class Model {
   // thread. `threads` > 0 sets how many OpenMP threads its runs use (0: all).
   std::unique_ptr<ExecutionContext> CreateContext(int threads = 0) const;
 
-  // Compiles the plan for `batch` on `threads` (0: all) now rather than on
-  // the first Run.
+  // Compiles the plans a Run of `batch` on `threads` (0: all) uses now
+  // rather than on that first Run (a large batch runs as single-threaded
+  // sub-batches, so those are the plans compiled).
   absl::Status Prepare(int64_t batch, int threads = 0) const;
 
   // Bytes of the activation arena a context needs at `batch` (after the
