@@ -88,17 +88,10 @@ absl::Status Batcher::Schedule(std::unique_ptr<BatchTask>* task) {
       DropDeadLocked(now, &expired, &cancelled);
     }
     if (static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
-      status = absl::ResourceExhaustedError(absl::StrCat(
-          "the model's queue is full (max_queue_size ", options_.max_queue_size,
-          " requests); retry later or raise dynamic_batching.max_queue_size"));
+      status = QueueFullError();
     } else if (slo_ != nullptr) {
       slo_->OnArrival(now, size);
-      std::vector<SloPlanner::Queued> queued;
-      queued.reserve(queue_.size());
-      for (const Entry& e : queue_) {
-        queued.push_back({e.task->size(), slo_->Due(e.enqueued, e.task->deadline())});
-      }
-      status = slo_->Admit(now, queued, size, (*task)->deadline());
+      status = AdmitLocked(now, size, (*task)->deadline());
       shed = !status.ok();
     }
     if (status.ok()) {
@@ -176,6 +169,41 @@ int64_t Batcher::PlanLocked(absl::Time now, absl::Time* wake) const {
   }
   for (const Entry& e : queue_) *wake = std::min(*wake, e.task->deadline());
   return 0;
+}
+
+absl::Status Batcher::Precheck(int64_t items, absl::Time deadline) {
+  if (items < 1 || items > options_.max_batch_size) return absl::OkStatus();  // Schedule says why
+  absl::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::OkStatus();
+    const absl::Time now = clock_->Now();
+    if (static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
+      // Schedule would first drop the dead; refuse only if there are none.
+      const bool any_dead = std::any_of(queue_.begin(), queue_.end(), [now](const Entry& e) {
+        return e.task->deadline() <= now || e.task->cancelled();
+      });
+      return any_dead ? absl::OkStatus() : QueueFullError();
+    }
+    if (slo_ == nullptr) return absl::OkStatus();
+    status = AdmitLocked(now, items, deadline);
+    if (!status.ok()) slo_->OnArrival(now, items);  // it is load all the same
+  }
+  if (!status.ok() && options_.on_shed) options_.on_shed();
+  return status;
+}
+
+absl::Status Batcher::QueueFullError() const {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "the model's queue is full (max_queue_size ", options_.max_queue_size,
+      " requests); retry later or raise dynamic_batching.max_queue_size"));
+}
+
+absl::Status Batcher::AdmitLocked(absl::Time now, int64_t items, absl::Time deadline) const {
+  std::vector<SloPlanner::Queued> queued;
+  queued.reserve(queue_.size());
+  for (const Entry& e : queue_) queued.push_back({e.task->size(), slo_->Due(e.enqueued, e.task->deadline())});
+  return slo_->Admit(now, queued, items, deadline);
 }
 
 void Batcher::DropDeadLocked(absl::Time now, std::vector<Entry>* expired,

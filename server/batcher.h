@@ -88,6 +88,13 @@ class Batcher {
   // INVALID_ARGUMENT if it cannot fit a batch, RESOURCE_EXHAUSTED if the
   // queue is full, UNAVAILABLE once the batcher is stopping.
   absl::Status Schedule(std::unique_ptr<BatchTask>* task);
+  // Whether a task of `items` with `deadline` would be refused now, asked
+  // before the caller spends time building it (decoding its images):
+  // RESOURCE_EXHAUSTED, as Schedule would say it, if the queue is full of
+  // live tasks or the SLO planner would shed it; OK means only "not
+  // refused yet" (Schedule decides). A refusal here counts as an arrival
+  // and a shed, as in Schedule.
+  absl::Status Precheck(int64_t items, absl::Time deadline);
 
   int64_t queued_tasks() const;
   // With an SLO: the cost model, arrival rate and batch target now.
@@ -113,6 +120,10 @@ class Batcher {
   void DropDeadLocked(absl::Time now, std::vector<Entry>* expired,
                       std::vector<Entry>* cancelled) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool SettledLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status QueueFullError() const;
+  // With an SLO: whether the planner admits a task of `items` now.
+  absl::Status AdmitLocked(absl::Time now, int64_t items, absl::Time deadline) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Answers the tasks DropDeadLocked removed; without mu_.
   void FailDropped(std::vector<Entry>* expired, std::vector<Entry>* cancelled)
       ABSL_LOCKS_EXCLUDED(mu_);

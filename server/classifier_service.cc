@@ -67,6 +67,10 @@ grpc::ServerUnaryReactor* ClassifierService::Classify(grpc::CallbackServerContex
   if (request->top_k() < 0) {
     return fail(absl::InvalidArgumentError(absl::StrCat("top_k must not be negative, got ", request->top_k())));
   }
+  // Refuse before decoding when the queue cannot take the request.
+  if (absl::Status s = m->batcher->Precheck(n, RequestDeadline(*context, m->default_timeout())); !s.ok()) {
+    return fail(s);
+  }
   const int64_t per_item = engine::ItemElements(m->model->input().shape);
   std::vector<float> input(per_item * n);
   for (int64_t i = 0; i < n; ++i) {

@@ -163,6 +163,16 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
     return reactor;
   }
   std::shared_ptr<const ServedModel> m = *std::move(found);
+  // Refuse a request the queue cannot take before decoding its images or
+  // copying its tensor: under overload that work would be thrown away.
+  if (request->inputs_size() > 0 && request->inputs(0).shape_size() > 0) {
+    absl::Status admissible = m->batcher->Precheck(
+        request->inputs(0).shape(0), RequestDeadline(*context, m->default_timeout()));
+    if (!admissible.ok()) {
+      finish(admissible, 0, {}, {});
+      return reactor;
+    }
+  }
   auto input = DecodeInferInput(*request, m->model->input(),
                                 m->accepts_images ? &m->preprocess : nullptr);
   absl::Status valid = input.status();

@@ -200,6 +200,29 @@ TEST_F(BatcherTest, RejectsWhenQueueIsFull) {
   runner.release.Notify();
 }
 
+TEST_F(BatcherTest, PrecheckRefusesWhatScheduleWouldBeforeTheTaskIsBuilt) {
+  Runner runner(&answers_, /*hold_first=*/true);
+  auto b = Make({.max_batch_size = 4, .max_queue_size = 2}, runner);
+  ASSERT_TRUE(Schedule(*b, 1).ok());
+  runner.first_started.WaitForNotification();  // the only instance is busy
+  EXPECT_TRUE(b->Precheck(1, absl::InfiniteFuture()).ok());
+  ASSERT_TRUE(Schedule(*b, 1).ok());
+  std::atomic<bool> cancel{false};
+  std::unique_ptr<BatchTask> t = NewTask(1);
+  static_cast<FakeTask*>(t.get())->cancel = &cancel;
+  ASSERT_TRUE(b->Schedule(&t).ok());
+  const absl::Status full = b->Precheck(1, absl::InfiniteFuture());
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(full.message()), ::testing::HasSubstr("queue is full"));
+  cancel = true;  // Schedule would drop it to make room, so no refusal now
+  EXPECT_TRUE(b->Precheck(1, absl::InfiniteFuture()).ok());
+  EXPECT_EQ(b->queued_tasks(), 2);  // asking changed nothing
+  EXPECT_THAT(answers_.Failures(), IsEmpty());
+  runner.release.Notify();
+  b->Stop();
+  EXPECT_THAT(answers_.Batches(), ElementsAre(1, 1));
+}
+
 TEST_F(BatcherTest, RejectsRequestsLargerThanMaxBatchSize) {
   Runner runner(&answers_);
   auto b = Make({.max_batch_size = 4}, runner);
@@ -278,6 +301,10 @@ TEST_F(BatcherTest, WithALatencySloARequestThatWouldFinishLateIsShedAtOnce) {
   EXPECT_EQ(late.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(late.message()), ::testing::HasSubstr("latency SLO of 100 ms"));
   EXPECT_EQ(shed, 1);
+  // Asked before building the task, the answer is the same, and counted.
+  EXPECT_EQ(b->Precheck(4, absl::InfiniteFuture()).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(b->Precheck(1, absl::InfiniteFuture()).ok());
+  EXPECT_EQ(shed, 2);
   runner.release.Notify();
   b->Stop();
   EXPECT_THAT(answers_.Batches(), ElementsAre(1, 4));
