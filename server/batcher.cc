@@ -180,9 +180,8 @@ absl::Status Batcher::Precheck(int64_t items, absl::Time deadline) {
     const absl::Time now = clock_->Now();
     if (static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
       // Schedule would first drop the dead; refuse only if there are none.
-      const bool any_dead = std::any_of(queue_.begin(), queue_.end(), [now](const Entry& e) {
-        return e.task->deadline() <= now || e.task->cancelled();
-      });
+      const bool any_dead = std::any_of(queue_.begin(), queue_.end(),
+                                        [now](const Entry& e) { return e.Dead(now); });
       return any_dead ? absl::OkStatus() : QueueFullError();
     }
     if (slo_ == nullptr) return absl::OkStatus();
@@ -226,7 +225,7 @@ bool Batcher::SettledLocked() const {
   if (waiting_workers_ != options_.instances) return false;
   const absl::Time now = clock_->Now();
   for (const Entry& e : queue_) {
-    if (e.task->deadline() <= now || e.task->cancelled()) return false;
+    if (e.Dead(now)) return false;
   }
   absl::Time wake = absl::InfiniteFuture();
   return PlanLocked(now, &wake) == 0;

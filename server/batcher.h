@@ -113,6 +113,8 @@ class Batcher {
   struct Entry {
     std::unique_ptr<BatchTask> task;
     absl::Time enqueued;
+    // Expired or cancelled: to be answered and dropped, never run.
+    bool Dead(absl::Time now) const { return task->deadline() <= now || task->cancelled(); }
   };
   // How many tasks from the front of the queue to send now (0: wait until
   // *wake or until something changes).

@@ -101,8 +101,7 @@ class SloPlanner {
   // A batch of `items` started on `instance`, or finished after `took`
   // with `late` of its `tasks` past their due time.
   void OnBatchStart(int instance, absl::Time now, int64_t items);
-  void OnBatchDone(int instance, int64_t items, absl::Duration took, int64_t tasks = 0,
-                   int64_t late = 0);
+  void OnBatchDone(int instance, int64_t items, absl::Duration took, int64_t tasks, int64_t late);
   // A measurement from outside the scheduler (the load-time warm-up).
   void Seed(int64_t items, absl::Duration took) { cost_.Observe(items, took); }
 
@@ -128,8 +127,8 @@ class SloPlanner {
   double rate_ = 0;  // items per second, as of last_arrival_
   absl::Time last_arrival_ = absl::InfinitePast();
   struct Running {
-    absl::Time start = absl::InfinitePast();  // InfinitePast when idle
-    int64_t items = 0;
+    absl::Time start;
+    int64_t items = 0;  // 0 when idle
   };
   std::vector<Running> running_;  // per instance
   double margin_ = 1;

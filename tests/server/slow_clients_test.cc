@@ -149,6 +149,7 @@ TEST_F(SlowClientsTest, CancelledRequestsFreeTheirSlotsAndAreNeverComputed) {
     if (!queued) {
       first->done.WaitForNotification();
       ASSERT_EQ(first->status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << first->status.error_message();
+      absl::SleepFor(absl::Milliseconds(10));  // poll interval: up to ~3 s for the RST_STREAMs
     }
   }
   ASSERT_TRUE(queued) << "the cancelled requests never gave their slots back";
