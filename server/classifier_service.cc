@@ -39,7 +39,7 @@ grpc::ServerUnaryReactor* ClassifierService::Classify(grpc::CallbackServerContex
   if (auth_ != nullptr) {
     if (absl::Status s = Authorize(*context, *auth_, Access::kInference); !s.ok()) return Finish(context, s);
   }
-  if (draining_) return Finish(context, absl::UnavailableError("the server is shutting down"));
+  if (drain_->Refuse()) return Finish(context, absl::UnavailableError("the server is shutting down"));
   auto found = repository_->Find(request->model(), request->version());
   if (!found.ok()) {
     // As ModelInfer does: unknown names count under model="" (bounded labels).

@@ -10,10 +10,9 @@
 #ifndef CNNSERVE_SERVER_CLASSIFIER_SERVICE_H_
 #define CNNSERVE_SERVER_CLASSIFIER_SERVICE_H_
 
-#include <atomic>
-
 #include "cnnserve/v1/classifier.grpc.pb.h"
 #include "server/auth.h"
+#include "server/drain_gate.h"
 #include "server/metrics.h"
 #include "server/model_repository.h"
 
@@ -21,13 +20,12 @@ namespace cnnserve::server {
 
 class ClassifierService final : public v1::Classifier::CallbackService {
  public:
-  // `repository` and `metrics` must outlive the service and its RPCs.
+  // `repository`, `metrics` and `drain` must outlive the service and its
+  // RPCs; once `drain` is closed, Classify is UNAVAILABLE.
   // `auth` (may be null: everyone may call) must outlive the service.
   ClassifierService(const ModelRepository* repository, Metrics* metrics,
-                    const AuthPolicy* auth = nullptr)
-      : repository_(repository), metrics_(metrics), auth_(auth) {}
-
-  void SetDraining() { draining_ = true; }
+                    const AuthPolicy* auth, DrainGate* drain)
+      : repository_(repository), metrics_(metrics), auth_(auth), drain_(drain) {}
 
   grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
                                      const v1::ClassifyRequest* request,
@@ -43,7 +41,7 @@ class ClassifierService final : public v1::Classifier::CallbackService {
   const ModelRepository* repository_;
   Metrics* metrics_;
   const AuthPolicy* auth_;
-  std::atomic<bool> draining_{false};
+  DrainGate* drain_;
 };
 
 }  // namespace cnnserve::server

@@ -69,7 +69,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelReady(grpc::CallbackServerConte
   if (!model.ok() && model.status().code() == absl::StatusCode::kNotFound) {
     return Finish(context, model.status());
   }
-  response->set_ready(model.ok() && !draining_);
+  response->set_ready(model.ok() && !drain_->closed());
   return Finish(context, absl::OkStatus());
 }
 
@@ -154,7 +154,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
       return reactor;
     }
   }
-  if (draining_) {
+  if (drain_->Refuse()) {
     finish(absl::UnavailableError("the server is shutting down"), 0, {}, {});
     return reactor;
   }
@@ -237,7 +237,7 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(
                                "' is not supported; cnnserve loads a model from its directory "
                                "(edit config.pbtxt or add a version there)")));
   }
-  if (draining_) return Finish(context, absl::UnavailableError("the server is shutting down"));
+  if (drain_->Refuse()) return Finish(context, absl::UnavailableError("the server is shutting down"));
   return Finish(context, repository_->Load(request->model_name()));
 }
 

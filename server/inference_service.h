@@ -10,10 +10,9 @@
 #ifndef CNNSERVE_SERVER_INFERENCE_SERVICE_H_
 #define CNNSERVE_SERVER_INFERENCE_SERVICE_H_
 
-#include <atomic>
-
 #include "grpc_predict_v2.grpc.pb.h"
 #include "server/auth.h"
+#include "server/drain_gate.h"
 #include "server/metrics.h"
 #include "server/model_repository.h"
 
@@ -21,17 +20,17 @@ namespace cnnserve::server {
 
 class InferenceService final : public inference::GRPCInferenceService::CallbackService {
  public:
-  // `repository` and `metrics` must outlive the service and every RPC it
-  // has accepted. With `access_log`, every ModelInfer is logged.
+  // `repository`, `metrics` and `drain` must outlive the service and every
+  // RPC it has accepted. With `access_log`, every ModelInfer is logged.
   // `auth` (may be null: everyone may call) must outlive the service.
+  // Once `drain` is closed, readiness is false and new inference and loads
+  // are UNAVAILABLE.
   InferenceService(ModelRepository* repository, Metrics* metrics, bool access_log,
-                   const AuthPolicy* auth = nullptr)
-      : repository_(repository), metrics_(metrics), access_log_(access_log), auth_(auth) {}
+                   const AuthPolicy* auth, DrainGate* drain)
+      : repository_(repository), metrics_(metrics), access_log_(access_log), auth_(auth),
+        drain_(drain) {}
 
-  // While draining, readiness is false and new inference is UNAVAILABLE.
-  void SetDraining() { draining_ = true; }
-  bool draining() const { return draining_; }
-  bool Ready() const { return !draining_ && repository_->AllReady(); }
+  bool Ready() const { return !drain_->closed() && repository_->AllReady(); }
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context,
                                        const inference::ServerLiveRequest* request,
@@ -66,7 +65,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   Metrics* metrics_;
   const bool access_log_;
   const AuthPolicy* auth_;
-  std::atomic<bool> draining_{false};
+  DrainGate* drain_;
 };
 
 }  // namespace cnnserve::server

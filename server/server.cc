@@ -96,9 +96,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
   };
   ASSIGN_OR_RETURN(server->repository_, ModelRepository::Create(repo_options));
   server->inference_ = std::make_unique<InferenceService>(
-      server->repository_.get(), server->metrics_.get(), options.access_log, server->auth_.get());
+      server->repository_.get(), server->metrics_.get(), options.access_log, server->auth_.get(),
+      &server->drain_);
   server->classifier_ = std::make_unique<ClassifierService>(
-      server->repository_.get(), server->metrics_.get(), server->auth_.get());
+      server->repository_.get(), server->metrics_.get(), server->auth_.get(), &server->drain_);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -130,14 +131,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
   http.host = options.host;
   http.port = options.http_port;
   InferenceService* inference = server->inference_.get();
+  const DrainGate* drain = &server->drain_;
   const ModelRepository* repository = server->repository_.get();
   const Metrics* metrics = server->metrics_.get();
   http.ready = [inference] { return inference->Ready(); };
-  http.model_ready_code = [inference, repository](const std::string& model,
+  http.model_ready_code = [drain, repository](const std::string& model,
                                                   const std::string& version) {
     auto m = repository->Find(model, version);
     if (!m.ok() && m.status().code() == absl::StatusCode::kNotFound) return 404;
-    return m.ok() && !inference->draining() ? 200 : 503;
+    return m.ok() && !drain->closed() ? 200 : 503;
   };
   http.metrics = [metrics] { return metrics->Serialize(); };
   // The HTTP port (health and metrics, no secrets) stays plaintext even with
@@ -169,8 +171,7 @@ int Server::http_port() const { return http_ ? http_->port() : 0; }
 
 void Server::Shutdown() {
   if (grpc_ == nullptr) return;
-  inference_->SetDraining();
-  classifier_->SetDraining();
+  drain_.Close();
   if (poller_.joinable()) {
     stop_polling_.Notify();
     poller_.join();
@@ -181,9 +182,14 @@ void Server::Shutdown() {
     health_->Shutdown();
     health_ = nullptr;
   }
-  const auto deadline = std::chrono::system_clock::now() +
-                        absl::ToChronoMilliseconds(options_.exit_timeout);
-  grpc_->Shutdown(deadline);  // waits for accepted RPCs, cancels them at the deadline
+  // Refuse with UNAVAILABLE until clients stop sending (a call still
+  // arriving when gRPC shuts down would end CANCELLED), for at most half
+  // of the exit timeout; the rest is for the accepted requests.
+  const absl::Time start = absl::Now();
+  if (!drain_.AwaitQuiet(absl::Milliseconds(250), start + options_.exit_timeout / 2)) {
+    Log(Severity::kWarning, "calls kept arriving while draining; stopping the listeners anyway");
+  }
+  grpc_->Shutdown(absl::ToChronoTime(start + options_.exit_timeout));  // cancels the rest then
   grpc_.reset();
   http_.reset();
   repository_.reset();  // drains the batchers, then unloads the models

@@ -5,8 +5,10 @@
 // startup models load and warm; Start returns once they have, so the
 // server is ready unless a model failed. In poll mode a thread reconciles
 // the repository with the disk every repository_poll.
-// Shutdown(): readiness turns false, the listeners stop taking new calls,
-// requests already accepted are answered, then models are unloaded.
+// Shutdown(): readiness turns false and new inference is refused with
+// UNAVAILABLE until calls stop arriving (at most half of exit_timeout; see
+// drain_gate.h), then the listeners stop, requests already accepted are
+// answered, and models are unloaded.
 #ifndef CNNSERVE_SERVER_SERVER_H_
 #define CNNSERVE_SERVER_SERVER_H_
 
@@ -19,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "server/drain_gate.h"
 
 namespace grpc {
 class HealthCheckServiceInterface;
@@ -82,6 +85,7 @@ class Server {
 
   Options options_;
   std::unique_ptr<Metrics> metrics_;
+  DrainGate drain_;
   std::unique_ptr<ModelRepository> repository_;
   std::unique_ptr<InferenceService> inference_;
   std::unique_ptr<ClassifierService> classifier_;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Faults: SIGTERM under load (accepted requests finish, later ones get
-# UNAVAILABLE, exit 0 within --exit_timeout_secs) and SIGKILL then restart
+# UNAVAILABLE, never CANCELLED, exit 0 within --exit_timeout_secs) and SIGKILL then restart
 # (ready again within 3x the first start-up time plus slack, serving correctly).
 set -euo pipefail
 BIN=$1

@@ -146,6 +146,15 @@ TEST_F(HealthLifecycleTest, FollowsAModelThroughLoadFailedReloadUnloadAndDrain) 
     ready = HttpGet(http_port, "/v2/health/ready").status;
   }
   EXPECT_EQ(ready, 503) << "readiness must turn false while draining";
+  // Clients that have not noticed keep being refused by the handler, with
+  // UNAVAILABLE (gRPC's own Shutdown would cancel calls still arriving).
+  for (int i = 0; i < 20; ++i) {
+    grpc::ClientContext late_ctx;
+    v1::ClassifyResponse late_resp;
+    const grpc::Status late = classifier->Classify(&late_ctx, req, &late_resp);
+    EXPECT_EQ(late.error_code(), grpc::StatusCode::UNAVAILABLE) << i;
+    EXPECT_THAT(late.error_message(), ::testing::HasSubstr("shutting down")) << i;
+  }
   answered.WaitForNotification();
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(resp.results_size(), 1);
