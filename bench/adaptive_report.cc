@@ -2,10 +2,13 @@
 // Markdown table and an SVG of p99 against offered rate, and checks issue 9's
 // goals for the adaptive configurations against the fixed ones.
 //
-//   adaptive_report --title=T --slo_ms=S --capacity=C --svg=OUT.svg NAME=FILE.csv...
+//   adaptive_report --title=T --slo_ms=S --capacity=C --svg=OUT.svg NAME=FILE.csv[,FILE.csv...]...
 //
 // A NAME starting with "slo" is an adaptive configuration, any other a fixed
-// one. A configuration "meets the SLO" at a rate when at least 99% of the
+// one. Several CSVs for a NAME are repeated sweeps: each cell of the table
+// and plot is their median, field by field, and the goals are checked on
+// the medians and on each sweep (the k-th files of every NAME, which ran
+// interleaved, are compared with one another). A configuration "meets the SLO" at a rate when at least 99% of the
 // requests sent in the measured window were answered OK within it (a shed
 // request counts as a miss). Exit status 0 either way; the goals' outcome is
 // printed.
@@ -31,8 +34,33 @@ struct Row {
 struct Config {
   std::string name;
   bool adaptive = false;
-  std::vector<Row> rows;  // by rate
+  std::vector<std::vector<Row>> sweeps;  // each by rate
+  std::vector<Row> rows;                 // the median over sweeps, by rate
 };
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// Field-by-field medians of the sweeps, over the rates they all have.
+std::vector<Row> MedianRows(const std::vector<std::vector<Row>>& sweeps) {
+  size_t rates = sweeps[0].size();
+  for (const auto& s : sweeps) rates = std::min(rates, s.size());
+  std::vector<Row> out(rates);
+  for (size_t r = 0; r < rates; ++r) {
+    auto median = [&](auto field) {
+      std::vector<double> v;
+      for (const auto& s : sweeps) v.push_back(static_cast<double>(s[r].*field));
+      return Median(v);
+    };
+    out[r] = {median(&Row::rate), median(&Row::p99_ms), median(&Row::req_per_s),
+              median(&Row::within_slo_per_s), median(&Row::within_slo_fraction),
+              static_cast<long>(median(&Row::errors))};
+  }
+  return out;
+}
 
 bool ReadCsv(const std::string& path, std::vector<Row>* rows) {
   std::ifstream in(path);
@@ -57,6 +85,43 @@ bool ReadCsv(const std::string& path, std::vector<Row>* rows) {
 
 bool Meets(const Row& r) { return r.within_slo_fraction >= 0.99; }
 
+struct Outcome {
+  int missed = 0;          // rates where a fixed configuration meets the SLO and it does not
+  double highest = 0;      // its highest rate meeting the SLO
+  double best_fixed = 0;   // the best fixed configuration's
+  double goodput = -1;     // min within-SLO rate past capacity (-1: no such rate)
+};
+
+// Issue 9's goals for every configuration, on the rows `pick` selects.
+template <typename Pick>
+std::map<std::string, Outcome> Goals(const std::vector<Config>& configs, double capacity, Pick pick) {
+  std::map<std::string, Outcome> out;
+  double best_fixed = 0;
+  for (const Config& c : configs) {
+    Outcome& o = out[c.name];
+    for (const Row& row : pick(c)) {
+      if (Meets(row)) o.highest = std::max(o.highest, row.rate);
+      if (row.rate > capacity) {
+        o.goodput = o.goodput < 0 ? row.within_slo_per_s : std::min(o.goodput, row.within_slo_per_s);
+      }
+    }
+    if (!c.adaptive) best_fixed = std::max(best_fixed, o.highest);
+  }
+  for (const Config& a : configs) {
+    Outcome& o = out[a.name];
+    o.best_fixed = best_fixed;
+    const std::vector<Row>& rows = pick(a);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      bool some_fixed = false;
+      for (const Config& f : configs) {
+        some_fixed |= !f.adaptive && r < pick(f).size() && Meets(pick(f)[r]);
+      }
+      if (some_fixed && !Meets(rows[r])) ++o.missed;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -75,11 +140,19 @@ int main(int argc, char** argv) {
     } else if (a.rfind("--svg=", 0) == 0) {
       svg_path = value("--svg=");
     } else if (const size_t eq = a.find('='); eq != std::string::npos && a[0] != '-') {
-      Config c{a.substr(0, eq), a.rfind("slo", 0) == 0, {}};
-      if (!ReadCsv(a.substr(eq + 1), &c.rows)) {
-        std::cerr << "cannot read a perf CSV with within_slo columns from " << a.substr(eq + 1) << "\n";
+      Config c{a.substr(0, eq), a.rfind("slo", 0) == 0, {}, {}};
+      for (const std::string& path : std::vector<std::string>(absl::StrSplit(a.substr(eq + 1), ','))) {
+        if (!ReadCsv(path, &c.sweeps.emplace_back())) {
+          std::cerr << "cannot read a perf CSV with within_slo columns from " << path << "\n";
+          return 2;
+        }
+      }
+      if (!configs.empty() && c.sweeps.size() != configs[0].sweeps.size()) {
+        std::cerr << c.name << " has " << c.sweeps.size() << " sweeps, " << configs[0].name
+                  << " " << configs[0].sweeps.size() << "\n";
         return 2;
       }
+      c.rows = MedianRows(c.sweeps);
       configs.push_back(std::move(c));
     } else {
       std::cerr << "usage: adaptive_report --title=T --slo_ms=S --capacity=C --svg=OUT NAME=FILE.csv...\n";
@@ -92,6 +165,8 @@ int main(int argc, char** argv) {
   }
 
   // The table: one row per offered rate, p99 and share within the SLO per configuration.
+  const size_t sweeps = configs[0].sweeps.size();
+  if (sweeps > 1) std::cout << "Each cell is the median of " << sweeps << " interleaved sweeps.\n\n";
   std::cout << "| offered req/s |";
   for (const Config& c : configs) std::cout << " " << c.name << " |";
   std::cout << "\n|---|";
@@ -112,41 +187,41 @@ int main(int argc, char** argv) {
     std::cout << "\n";
   }
 
-  // The goals.
+  // The goals, on the medians.
+  const auto median = Goals(configs, capacity, [](const Config& c) -> const std::vector<Row>& { return c.rows; });
   std::cout << "\n| configuration | highest rate meeting the SLO | goodput past capacity (min over rates > capacity) |\n|---|---|---|\n";
-  std::map<std::string, double> highest, goodput;
   for (const Config& c : configs) {
-    double best = 0, worst_good = -1;
-    for (const Row& row : c.rows) {
-      if (Meets(row)) best = std::max(best, row.rate);
-      if (row.rate > capacity) {
-        worst_good = worst_good < 0 ? row.within_slo_per_s : std::min(worst_good, row.within_slo_per_s);
-      }
-    }
-    highest[c.name] = best;
-    goodput[c.name] = worst_good;
-    std::cout << absl::StrFormat("| %s | %.1f req/s | %s |\n", c.name, best,
-                                 worst_good < 0 ? "-" : absl::StrFormat("%.1f req/s (%.0f%% of capacity)", worst_good, 100 * worst_good / capacity));
-  }
-  double best_fixed = 0;
-  for (const Config& c : configs) {
-    if (!c.adaptive) best_fixed = std::max(best_fixed, highest[c.name]);
+    const Outcome& o = median.at(c.name);
+    std::cout << absl::StrFormat("| %s | %.1f req/s | %s |\n", c.name, o.highest,
+                                 o.goodput < 0 ? "-" : absl::StrFormat("%.1f req/s (%.0f%% of capacity)", o.goodput, 100 * o.goodput / capacity));
   }
   std::cout << "\n";
   for (const Config& a : configs) {
     if (!a.adaptive) continue;
-    int missed = 0;
-    for (size_t r = 0; r < a.rows.size(); ++r) {
-      bool some_fixed = false;
-      for (const Config& f : configs) some_fixed |= !f.adaptive && r < f.rows.size() && Meets(f.rows[r]);
-      if (some_fixed && !Meets(a.rows[r])) ++missed;
-    }
+    const Outcome& o = median.at(a.name);
     std::cout << absl::StrFormat(
         "- %s: %s at every rate where a fixed configuration meets the SLO (%d missed); highest rate "
         "within SLO %.1f vs best fixed %.1f (%s); goodput past capacity %.0f%% of capacity (%s, goal 90%%)\n",
-        a.name, missed == 0 ? "meets it" : "does NOT meet it", missed, highest[a.name], best_fixed,
-        highest[a.name] >= best_fixed ? "met" : "NOT met", 100 * goodput[a.name] / capacity,
-        goodput[a.name] >= 0.9 * capacity ? "met" : "NOT met");
+        a.name, o.missed == 0 ? "meets it" : "does NOT meet it", o.missed, o.highest, o.best_fixed,
+        o.highest >= o.best_fixed ? "met" : "NOT met", 100 * o.goodput / capacity,
+        o.goodput >= 0.9 * capacity ? "met" : "NOT met");
+  }
+  if (sweeps > 1) {
+    std::cout << "\nSweep by sweep (missed rates / highest within SLO vs best fixed / goodput past capacity):\n";
+    std::vector<std::map<std::string, Outcome>> each;
+    for (size_t k = 0; k < sweeps; ++k) {
+      each.push_back(Goals(configs, capacity, [k](const Config& c) -> const std::vector<Row>& { return c.sweeps[k]; }));
+    }
+    for (const Config& a : configs) {
+      if (!a.adaptive) continue;
+      std::cout << "- " << a.name << ":";
+      for (const auto& e : each) {
+        const Outcome& o = e.at(a.name);
+        std::cout << absl::StrFormat(" [%d / %.1f vs %.1f / %.0f%%]", o.missed, o.highest, o.best_fixed,
+                                     100 * o.goodput / capacity);
+      }
+      std::cout << "\n";
+    }
   }
 
   if (!svg_path.empty()) {
