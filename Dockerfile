@@ -14,7 +14,7 @@ RUN BUILD_DIR=build BUILD_TYPE=Release scripts/build -DCNNSERVE_BUILD_BENCHMARKS
 RUN cd build && ctest -L unit -j"$(nproc)" --output-on-failure -E "BigModels"
 
 FROM debian:bookworm-slim
-RUN apt-get update -q && apt-get install -y -q --no-install-recommends libgrpc++1.51 libprotobuf32 libdnnl2 libabsl20220623 libprometheus-cpp-core1.0 libcivetweb1 libturbojpeg0 libspng0 libonnx1 libgomp1 ocl-icd-libopencl1 && rm -rf /var/lib/apt/lists/*
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends libgrpc++1.51 libprotobuf32 libdnnl2 libabsl20220623 libprometheus-cpp-core1.0 libcivetweb1 libssl3 libturbojpeg0 libspng0 libonnx1 libgomp1 ocl-icd-libopencl1 && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin cnnserve
 COPY --from=build /src/build/bin/cnnserve /src/build/bin/cnnserve-client /usr/local/bin/
 COPY --from=build /src/models /models

@@ -1,6 +1,7 @@
-// The HTTP side of the server (civetweb): health endpoints for load
-// balancers and Kubernetes probes, and Prometheus metrics. Only these paths
-// exist; others are 404.
+// The HTTP side of the server: health endpoints for load balancers and
+// Kubernetes probes, and Prometheus metrics, over civetweb, or over HTTPS
+// (TlsHttpListener) when a certificate is given. Only these paths exist;
+// others are 404.
 //   GET /v2/health/live                         200 while the process serves
 //   GET /v2/health/ready                        200 when every model is ready and
 //                                               the server is not draining, else 503
@@ -20,29 +21,38 @@ struct mg_connection;
 
 namespace cnnserve::server {
 
+class TlsHttpListener;
+
 class HttpServer {
  public:
   struct Options {
     std::string host = "0.0.0.0";
     int port = 8000;  // 0: the kernel picks a free port
-    // All called from civetweb's threads.
+    // PEM files: serve HTTPS with them. Both or neither.
+    std::string tls_cert, tls_key;
+    // All called from the server's HTTP threads.
     std::function<bool()> ready;
     std::function<int(const std::string& model, const std::string& version)> model_ready_code;
     std::function<std::string()> metrics;
   };
 
-  // Starts serving; UNAVAILABLE if the port cannot be bound.
+  // Starts serving; UNAVAILABLE if the port cannot be bound,
+  // INVALID_ARGUMENT if the certificate or key does not load.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(Options options);
-  ~HttpServer();  // stops and joins civetweb's threads
+  ~HttpServer();  // stops and joins its threads
 
   int port() const { return port_; }
 
+  // The whole response (status line, headers and, unless HEAD, the body).
+  std::string Respond(const std::string& method, const std::string& path) const;
+
  private:
-  explicit HttpServer(Options options) : options_(std::move(options)) {}
+  explicit HttpServer(Options options);
   static int HandleRequest(::mg_connection* conn);
 
   Options options_;
   mg_context* context_ = nullptr;
+  std::unique_ptr<TlsHttpListener> tls_;
   int port_ = 0;
 };
 

@@ -40,7 +40,7 @@ ABSL_FLAG(int, keepalive_secs, 60,
           "Ping idle client connections this often; close those whose peer does not answer");
 ABSL_FLAG(int, keepalive_timeout_secs, 20,
           "How long a keepalive ping may go unanswered before the connection is closed");
-ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve gRPC over TLS (the HTTP health/metrics port stays plaintext)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve gRPC over TLS, and the HTTP health/metrics port as HTTPS");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA: gRPC inference and control calls need a client certificate it signed (mTLS)");

@@ -142,14 +142,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
     return m.ok() && !drain->closed() ? 200 : 503;
   };
   http.metrics = [metrics] { return metrics->Serialize(); };
-  // The HTTP port (health and metrics, no secrets) stays plaintext even with
-  // --tls_cert: Debian 12's civetweb loads OpenSSL 3 dynamically and crashes
-  // on its first TLS connection (a null function pointer), so HTTPS is left
-  // to a TLS-terminating proxy or the network policy.
-  if (!options.tls_cert.empty()) {
-    Log(Severity::kWarning, "gRPC uses TLS; the HTTP health/metrics port stays plaintext",
-        {{"http_port", absl::StrCat(options.http_port)}});
-  }
+  // With --tls_cert the HTTP port serves HTTPS with the same certificate;
+  // it asks for no client certificate (probes and scrapers; no secrets).
+  http.tls_cert = options.tls_cert;
+  http.tls_key = options.tls_key;
   ASSIGN_OR_RETURN(server->http_, HttpServer::Start(std::move(http)));
 
   server->repository_->LoadAll();
