@@ -7,29 +7,13 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "bench/synthetic_jpeg.h"
 #include "engine/image/preprocess.h"
-#include "turbojpeg.h"
 
 namespace cnnserve::image {
 namespace {
 
-// A smooth synthetic RGB picture (JPEG-friendly like a photo), encoded at quality 90.
-std::string MakeJpeg(int w, int h) {
-  std::vector<unsigned char> px(static_cast<size_t>(w) * h * 3);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x)
-      for (int c = 0; c < 3; ++c)
-        px[(static_cast<size_t>(y) * w + x) * 3 + c] =
-            static_cast<unsigned char>(127 + 120 * std::sin(0.05 * x + 0.07 * y + c));
-  tjhandle tj = tjInitCompress();
-  unsigned char* jpeg = nullptr;
-  unsigned long size = 0;
-  tjCompress2(tj, px.data(), w, 0, h, TJPF_RGB, &jpeg, &size, TJSAMP_420, 90, 0);
-  std::string out(reinterpret_cast<char*>(jpeg), size);
-  tjFree(jpeg);
-  tjDestroy(tj);
-  return out;
-}
+std::string MakeJpeg(int w, int h) { return bench::SyntheticJpeg(w, h, /*noise=*/0); }
 
 void BM_JpegToResNetInput(benchmark::State& state) {
   const std::string jpeg = MakeJpeg(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)));
