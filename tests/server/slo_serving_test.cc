@@ -32,13 +32,13 @@ instance_group { count: 0 }
 class SloServingTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    // ResNet-18 on one thread: one image takes tens of ms, 16 take most of a
-    // second, far over the 400 ms SLO.
+    // ResNet-18 on one thread: one image takes 25-35 ms, 16 take 380-550 ms
+    // on the machines here (AVX-512 and AVX2), about twice the 200 ms SLO.
     root_ = new fs::path(testing::WriteRepository("slo", {{"slo", R"(
 platform: "zoo"
 zoo: "resnet18"
 max_batch_size: 16
-dynamic_batching { latency_slo_micros: 400000 }
+dynamic_batching { latency_slo_micros: 200000 }
 instance_group { count: 1  threads: 1 }
 )"},
                                                           {"auto", kAutoConfig}}));
@@ -85,7 +85,7 @@ TEST_F(SloServingTest, DescribeModelAndMetricsShowTheCostsMeasuredAtLoad) {
   ASSERT_TRUE(classifier_->DescribeModel(&ctx, req, &d).ok());
   ASSERT_TRUE(d.has_slo_scheduler());
   const v1::SloScheduler& s = d.slo_scheduler();
-  EXPECT_EQ(s.latency_slo_micros(), 400000);
+  EXPECT_EQ(s.latency_slo_micros(), 200000);
   EXPECT_GE(s.cost_samples(), 4);  // batch 1 and 16, twice each
   EXPECT_GT(s.cost_per_item_micros(), 1000);  // a ResNet-18 image is milliseconds
   EXPECT_GT(Metric("cnnserve_batch_cost_per_item_seconds"), 0.001);
@@ -95,7 +95,7 @@ TEST_F(SloServingTest, ARequestThatCannotMakeTheSloIsShedAndAGoodOneIsAnswered) 
   const double shed_before = Metric("cnnserve_slo_shed_total");
   const grpc::Status big = Infer(16);
   EXPECT_EQ(big.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_THAT(big.error_message(), HasSubstr("past the model's latency SLO of 400 ms"));
+  EXPECT_THAT(big.error_message(), HasSubstr("past the model's latency SLO of 200 ms"));
   EXPECT_EQ(Metric("cnnserve_slo_shed_total"), shed_before + 1);
   const grpc::Status one = Infer(1);
   EXPECT_TRUE(one.ok()) << one.error_message();
