@@ -112,10 +112,12 @@ struct BatchNormParams {
   float epsilon = 1e-5f;  // inputs: x, scale, B, mean, var
 };
 
-// Zero padding of H and W; passes fold it into the Conv or AveragePool after it.
+// Constant padding of H and W. Passes fold a zero Pad into the Conv or
+// AveragePool after it; any other runs as a fill and a copy.
 struct PadParams {
   std::vector<int64_t> pads_begin;  // {top, left}
   std::vector<int64_t> pads_end;    // {bottom, right}
+  float value = 0.0f;
 };
 
 using OpParams =

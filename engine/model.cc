@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <unordered_map>
@@ -75,7 +76,15 @@ struct ExecutionContext::Impl {
     // reused as soon as Run returns, and any step may read the input slot.
     std::memcpy(bound.slot(plan, plan.input_slot()), input, plan.batch() * per_item * sizeof(float));
     for (size_t i = 0; i < plan.steps().size(); ++i) {
-      plan.steps()[i].primitive.execute(stream(lane), bound.args[i]);
+      const PlanStep& step = plan.steps()[i];
+      if (step.fill.has_value()) {
+        stream(lane).wait();
+        const dnnl::memory& dst = bound.args[i].at(DNNL_ARG_DST);
+        float* data = static_cast<float*>(dst.get_data_handle());
+        std::fill(data, data + dst.get_desc().get_size() / sizeof(float), *step.fill);
+        continue;
+      }
+      step.primitive.execute(stream(lane), bound.args[i]);
     }
     stream(lane).wait();
     for (size_t o = 0; o < plan.outputs().size(); ++o) {

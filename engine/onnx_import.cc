@@ -1,5 +1,6 @@
 #include "engine/onnx_import.h"
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -633,14 +634,14 @@ class Importer {
         value = v->data[0];
       }
     }
-    if (value != 0.0f) return Unsupported(node, "only zero padding is supported");
+    if (!std::isfinite(value)) return Invalid(node, "the pad value must be finite");
     if (pads.size() != 8 || pads[0] || pads[1] || pads[4] || pads[5]) {
       return Unsupported(node, "only padding of H and W of an NCHW tensor is supported");
     }
     for (int64_t p : pads) {
       if (p < 0) return Unsupported(node, "negative pads (cropping) are not supported");
     }
-    return Emit(node, {node.input(0)}, PadParams{{pads[2], pads[3]}, {pads[6], pads[7]}},
+    return Emit(node, {node.input(0)}, PadParams{{pads[2], pads[3]}, {pads[6], pads[7]}, value},
                 node.output(0));
   }
 

@@ -126,6 +126,7 @@ int FoldPads(Graph& graph) {
     auto it = pad_of.find(node.inputs[0]);
     if (it == pad_of.end() || consumers.at(node.inputs[0]) != 1) continue;
     const PadParams& pad = std::get<PadParams>(it->second->params);
+    if (pad.value != 0.0f) continue;
     std::vector<int64_t>*begin = nullptr, *end = nullptr;
     if (auto* conv = std::get_if<ConvParams>(&node.params)) {
       begin = &conv->pads_begin;
@@ -217,11 +218,6 @@ absl::Status OptimizeGraph(Graph& graph) {
   FoldPads(graph);
   FusePostOps(graph);
   for (const Node& node : graph.nodes) {
-    if (std::holds_alternative<PadParams>(node.params)) {
-      return absl::UnimplementedError(absl::StrCat(
-          "node '", node.name, "' (Pad): a zero Pad is supported only when it feeds a Conv or an "
-          "AveragePool (it is folded into their padding)"));
-    }
     if (std::holds_alternative<BatchNormParams>(node.params)) {
       return absl::UnimplementedError(absl::StrCat(
           "node '", node.name, "' (BatchNormalization): only NCHW inputs are supported"));

@@ -267,6 +267,8 @@ class PlanBuilder {
       out = NewValue(pd.dst_desc());
       AddStep(dnnl::lrn_forward(pd), pd.scratchpad_desc(),
               {{DNNL_ARG_SRC, Act(in)}, {DNNL_ARG_DST, Act(out)}}, label);
+    } else if (const auto* p = std::get_if<PadParams>(&node.params)) {
+      out = AddPad(node, *p, out_shape);
     } else if (const auto* p = std::get_if<SoftmaxParams>(&node.params)) {
       const Shape& in_shape = shapes_.at(node.inputs[0]);
       Value plain = Ensure(values_.at(node.inputs[0]), PlainDesc(in_shape), label);
@@ -288,6 +290,22 @@ class PlanBuilder {
     }
     values_[node.outputs[0]] = out;
     return absl::OkStatus();
+  }
+
+  // A Pad that was not folded: fill the (plain) output with the value, then
+  // copy the input into the window of it that the pads leave.
+  Value AddPad(const Node& node, const PadParams& p, const Shape& out_shape) {
+    const Shape& in_shape = shapes_.at(node.inputs[0]);
+    const Value in = Ensure(values_.at(node.inputs[0]), PlainDesc(in_shape), node.name);
+    const Value out = NewValue(PlainDesc(out_shape));
+    plan_->steps_.push_back({dnnl::primitive(), {{DNNL_ARG_DST, Act(out)}}, {}, node.name + "/fill",
+                             p.value});
+    const memory::desc window =
+        out.md.submemory_desc(Dims(in_shape), {0, 0, p.pads_begin[0], p.pads_begin[1]});
+    dnnl::reorder::primitive_desc pd(engine_, in.md, engine_, window, Attr());
+    AddStep(dnnl::reorder(pd), pd.scratchpad_desc(),
+            {{DNNL_ARG_FROM, Act(in)}, {DNNL_ARG_TO, {false, out.slot, window}}}, node.name);
+    return out;
   }
 
   Value AddConv(const Node& node, const ConvParams& p, const Shape& out_shape) {

@@ -12,6 +12,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,10 +32,14 @@ struct SlotRef {
 };
 
 struct PlanStep {
-  dnnl::primitive primitive;
+  dnnl::primitive primitive;                  // empty for a fill
   std::vector<std::pair<int, SlotRef>> args;  // DNNL_ARG_* -> slot
   dnnl::memory::desc scratchpad;              // empty when none is needed
   std::string label;                          // node name, for errors and profiles
+  // Set for a step that writes this value over all of its DNNL_ARG_DST
+  // (oneDNN has no fill primitive: an eltwise on stale arena bytes would
+  // carry their NaNs through).
+  std::optional<float> fill;
 };
 
 struct PlanOutput {

@@ -94,9 +94,9 @@ TEST_P(OnnxBackendTest, MatchesReferenceOutputs) {
 
 // The cases for the ops and attributes the importer claims. Left out on
 // purpose: rank-1 inputs (a served model's input has a batch dimension),
-// 1-D and 3-D windows, double tensors, a standalone Pad (only a Pad folded
-// into a Conv or AveragePool is supported), and Concat or Gemm cases whose
-// every input is data (this harness turns all but the first into weights).
+// 1-D and 3-D windows, double tensors, Pad modes other than constant, and
+// Concat or Gemm cases whose every input is data (this harness turns all but
+// the first into weights).
 const std::vector<std::string> kCases = {
     // Conv
     "node/test_basic_conv_with_padding", "node/test_basic_conv_without_padding",
@@ -161,6 +161,9 @@ const std::vector<std::string> kCases = {
     "pytorch-operator/test_operator_conv", "pytorch-operator/test_operator_flatten",
     "pytorch-operator/test_operator_mm", "pytorch-operator/test_operator_permute2",
     "pytorch-converted/test_softmax_lastdim", "pytorch-converted/test_softmax_functional_dim3",
+    // Pad (standalone: nothing after it to fold into)
+    "node/test_constant_pad", "pytorch-converted/test_ConstantPad2d",
+    "pytorch-converted/test_ZeroPad2d",
     // No-ops
     "node/test_dropout_default", "node/test_identity",
 };

@@ -1,6 +1,7 @@
 // Each engine op, compiled to oneDNN, against a naive reference loop on
 // random data: Conv (groups, strides, dilations, asymmetric pads, fused
-// Relu), MaxPool (pads, ceil_mode), Flatten and Gemm.
+// Relu), MaxPool (pads, ceil_mode), Flatten, Gemm, and a Pad that is not
+// folded away.
 #include <algorithm>
 #include <limits>
 #include <random>
@@ -146,6 +147,66 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{2, 1, 1, {1, 1}, {1, 1}, false},   // groups, same pads
                       Case{1, 2, 1, {1, 0}, {2, 1}, true},    // stride, asymmetric pads, ceil
                       Case{2, 1, 2, {2, 2}, {2, 2}, true}));  // dilation
+
+Tensor Pad(const Tensor& x, const PadParams& p) {
+  const int64_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
+  const int64_t oh = h + p.pads_begin[0] + p.pads_end[0], ow = w + p.pads_begin[1] + p.pads_end[1];
+  Tensor y{{n, c, oh, ow}, std::vector<float>(n * c * oh * ow, p.value)};
+  for (int64_t i = 0; i < n * c; ++i)
+    for (int64_t yy = 0; yy < h; ++yy)
+      for (int64_t xx = 0; xx < w; ++xx) {
+        y.data[(i * oh + yy + p.pads_begin[0]) * ow + xx + p.pads_begin[1]] = x.data[(i * h + yy) * w + xx];
+      }
+  return y;
+}
+
+class PadReferenceTest : public ::testing::TestWithParam<float> {};
+
+// A Pad before a MaxPool cannot fold (max pooling pads with -inf, not the
+// value), so it runs as its own step, here on a Conv's blocked output.
+TEST_P(PadReferenceTest, UnfoldedPadMatchesNaiveLoop) {
+  std::mt19937 rng(7);
+  const int64_t n = 2, c = 3, h = 7, w = 6, oc = 8;
+  ConvParams conv;
+  conv.kernel = {3, 3};
+  conv.strides = {1, 1};
+  conv.dilations = {1, 1};
+  conv.pads_begin = {1, 1};
+  conv.pads_end = {1, 1};
+  conv.has_bias = true;
+  const PadParams pad{{2, 0}, {1, 3}, GetParam()};
+  PoolParams pool;
+  pool.kernel = {2, 2};
+  pool.strides = {2, 2};
+  pool.pads_begin = {0, 0};
+  pool.pads_end = {0, 0};
+
+  Graph g;
+  g.inputs.push_back({"x", {-1, c, h, w}});
+  g.initializers["cw"] = {{oc, c, 3, 3}, Random(oc * c * 9, rng)};
+  g.initializers["cb"] = {{oc}, Random(oc, rng)};
+  g.nodes.push_back({"conv", {"x", "cw", "cb"}, {"c"}, conv});
+  g.nodes.push_back({"pad", {"c"}, {"padded"}, pad});
+  g.nodes.push_back({"pool", {"padded"}, {"y"}, pool});
+  g.outputs.push_back({"y", {-1, oc, 5, 4}});
+
+  auto model = Model::FromGraph(g);
+  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_EQ((*model)->graph().nodes.size(), 3u) << "the Pad must not fold into a MaxPool";
+  auto ctx = (*model)->CreateContext();
+  std::vector<Tensor> out;
+  // A batch of NaNs first: the padding must not keep what the arena held.
+  const std::vector<float> nans(n * c * h * w, std::numeric_limits<float>::quiet_NaN());
+  ASSERT_TRUE((*model)->Run(*ctx, n, nans, &out).ok());
+  Tensor x{{n, c, h, w}, Random(n * c * h * w, rng)};
+  ASSERT_TRUE((*model)->Run(*ctx, n, x.data, &out).ok());
+  const Tensor padded = Pad(Conv(x, g.initializers["cw"], g.initializers["cb"], conv, false), pad);
+  const Tensor expected = MaxPool(padded, {5, 4}, pool);
+  ASSERT_EQ(out[0].shape, (Shape{n, oc, 5, 4}));
+  ExpectNear(out[0].data, expected.data);
+}
+
+INSTANTIATE_TEST_SUITE_P(Values, PadReferenceTest, ::testing::Values(0.0f, -2.5f, 3.0f));
 
 }  // namespace
 }  // namespace cnnserve::engine
