@@ -67,8 +67,9 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const int streams = std::max(1, absl::GetFlag(FLAGS_streams));
   const double seconds = absl::GetFlag(FLAGS_seconds);
-  const double peak_per_core = cnnserve::tools::MeasurePeakGflopsPerCore(0.5);
-  std::printf("measured peak: %.1f GFLOP/s per core (AVX2 FMA loop)\n", peak_per_core);
+  const cnnserve::tools::PeakFlops peak_flops = cnnserve::tools::MeasurePeakFlops(0.5);
+  const double peak_per_core = peak_flops.gflops_per_core;
+  std::printf("measured peak: %.1f GFLOP/s per core (%s FMA loop)\n", peak_per_core, peak_flops.isa);
   std::printf("%-22s %5s %7s %7s %12s %12s %9s %7s %9s %9s\n", "model", "batch", "threads",
               "streams", "images/s", "ms/batch", "GFLOP/s", "%peak", "RSS MB", "peak MB");
   std::vector<Row> rows;
