@@ -1,5 +1,6 @@
 #include "engine/onnx_import.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/onnx_rewrite.h"
 #include "engine/status_macros.h"
 #include "onnx/onnx_pb.h"
 
@@ -20,8 +22,9 @@ namespace {
 constexpr char kSupportedOps[] =
     "Conv, Relu, LeakyRelu, Clip, Sigmoid, MaxPool, AveragePool, GlobalAveragePool, "
     "GlobalMaxPool, LRN, BatchNormalization, Add, Sum, Concat, Gemm, MatMul, Flatten, Reshape, "
-    "Transpose, Pad, Softmax, Dropout, Identity, Constant, and Shape/Gather/Unsqueeze/Squeeze/"
-    "Concat/Cast on constant shapes";
+    "Transpose, Pad, Softmax, Dropout, Identity, Constant, PyTorch's LocalResponseNorm "
+    "decomposition, and Shape/Gather/Unsqueeze/Squeeze/Concat/Cast/ConstantOfShape/Reshape/Slice/"
+    "Transpose on constant integer tensors";
 
 // In constant-folded int64 shape tensors, the batch size (unknown until run).
 constexpr int64_t kBatch = std::numeric_limits<int64_t>::min();
@@ -154,6 +157,7 @@ class Importer {
       if (op.domain().empty() || op.domain() == "ai.onnx") opset_ = op.version();
     }
     onnx::GraphProto& g = *model.mutable_graph();
+    RETURN_IF_ERROR(RecognizeTorchLrn(g).status());
     for (onnx::TensorProto& t : *g.mutable_initializer()) {
       RETURN_IF_ERROR(AddConstant(t.name(), t));
       delete t.release_raw_data();
@@ -192,6 +196,7 @@ class Importer {
       case onnx::TensorProto::INT64:
       case onnx::TensorProto::INT32: {
         ASSIGN_OR_RETURN(ints_[name], ConvertIntTensor(t));
+        if (t.dims_size() > 1) int_shapes_[name] = Shape(t.dims().begin(), t.dims().end());
         return absl::OkStatus();
       }
       default:
@@ -293,6 +298,11 @@ class Importer {
     if (op == "Shape" || op == "Gather" || op == "Unsqueeze" || op == "Squeeze" || op == "Cast" ||
         (op == "Concat" && !node.input().empty() && ints_.count(node.input(0)))) {
       return FoldShapeOp(node);
+    }
+    if (op == "ConstantOfShape" ||
+        ((op == "Reshape" || op == "Slice" || op == "Transpose") && node.input_size() >= 1 &&
+         ints_.count(node.input(0)))) {
+      return FoldIntOp(node);
     }
     for (const std::string& in : node.input()) {
       if (!in.empty() && !IsActivation(in) && !graph_.IsInitializer(in) && ints_.count(in) == 0) {
@@ -463,6 +473,7 @@ class Importer {
     if (op == "Unsqueeze" || op == "Squeeze" || op == "Cast") {
       ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"axes", "to"}));
       ASSIGN_OR_RETURN(ints_[y], IntInput(node, 0));  // a 1-D view of the same values
+      if (op == "Cast" && int_shapes_.count(node.input(0))) int_shapes_[y] = int_shapes_[node.input(0)];
       return absl::OkStatus();
     }
     // Concat of shape pieces.
@@ -473,6 +484,136 @@ class Importer {
       out.insert(out.end(), part.begin(), part.end());
     }
     ints_[y] = out;
+    return absl::OkStatus();
+  }
+
+  Shape IntShape(const std::string& name) {
+    auto it = int_shapes_.find(name);
+    return it != int_shapes_.end() ? it->second : Shape{static_cast<int64_t>(ints_[name].size())};
+  }
+
+  // ConstantOfShape, Reshape, Slice and Transpose of constant int tensors:
+  // the chain PyTorch writes (opset 11 on) to turn F.pad's list into Pad's
+  // pads input.
+  absl::Status FoldIntOp(const onnx::NodeProto& node) {
+    const std::string& op = node.op_type();
+    const std::string y = node.output(0);
+    if (op == "ConstantOfShape") {
+      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"value"}));
+      ASSIGN_OR_RETURN(std::vector<int64_t> shape, IntInput(node, 0));
+      int64_t count = 1;
+      for (int64_t d : shape) {
+        if (d < 0 || d > (1 << 20) || (count *= d) > (1 << 20)) {
+          return Unsupported(node, "only small constant shapes are supported");
+        }
+      }
+      std::vector<int64_t> value = {0};
+      if (const onnx::TensorProto* t = a.TensorAttr("value")) {
+        if (t->data_type() != onnx::TensorProto::INT64 && t->data_type() != onnx::TensorProto::INT32) {
+          return Unsupported(node, "only an integer value is supported");
+        }
+        ASSIGN_OR_RETURN(value, ConvertIntTensor(*t));
+        if (value.size() != 1) return Invalid(node, "value must hold one element");
+      }
+      ints_[y] = std::vector<int64_t>(count, value[0]);
+      if (shape.size() != 1) int_shapes_[y] = shape;
+      return absl::OkStatus();
+    }
+    const std::vector<int64_t> data = ints_[node.input(0)];
+    const Shape in = IntShape(node.input(0));
+    if (op == "Reshape") {
+      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"allowzero"}));
+      ASSIGN_OR_RETURN(std::vector<int64_t> shape, IntInput(node, 1));
+      int64_t known = 1, unknown = -1;
+      for (size_t i = 0; i < shape.size(); ++i) {
+        if (shape[i] == 0 && i < in.size()) shape[i] = in[i];
+        if (shape[i] == -1 && unknown < 0) {
+          unknown = i;
+        } else if (shape[i] <= 0) {
+          return Invalid(node, "a shape of constant ints must have positive dims and at most one -1");
+        } else {
+          known *= shape[i];
+        }
+      }
+      if (unknown >= 0 && known > 0) shape[unknown] = data.size() / known;
+      if (NumElements(shape) != static_cast<int64_t>(data.size())) {
+        return Invalid(node, "the new shape does not hold the same number of elements");
+      }
+      ints_[y] = data;
+      int_shapes_[y] = shape;
+      return absl::OkStatus();
+    }
+    if (op == "Transpose") {
+      ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"perm"}));
+      std::vector<int64_t> perm = a.Ints("perm", {});
+      if (perm.empty()) {
+        for (size_t i = 0; i < in.size(); ++i) perm.push_back(in.size() - 1 - i);
+      }
+      if (perm.size() != in.size()) return Invalid(node, "perm does not match the rank");
+      Shape out_shape;
+      for (int64_t p : perm) {
+        if (p < 0 || p >= static_cast<int64_t>(in.size())) return Invalid(node, "perm out of range");
+        out_shape.push_back(in[p]);
+      }
+      std::vector<int64_t> strides(in.size(), 1), out, index(in.size(), 0);
+      for (int i = static_cast<int>(in.size()) - 2; i >= 0; --i) strides[i] = strides[i + 1] * in[i + 1];
+      for (size_t flat = 0; flat < data.size(); ++flat) {
+        int64_t src = 0;
+        for (size_t d = 0; d < perm.size(); ++d) src += index[d] * strides[perm[d]];
+        out.push_back(data[src]);
+        for (int d = static_cast<int>(perm.size()) - 1; d >= 0 && ++index[d] == out_shape[d]; --d) index[d] = 0;
+      }
+      ints_[y] = out;
+      int_shapes_[y] = out_shape;
+      return absl::OkStatus();
+    }
+    // Slice (opset 10 on: starts, ends, axes, steps as inputs).
+    ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {}));
+    ASSIGN_OR_RETURN(std::vector<int64_t> starts, IntInput(node, 1));
+    ASSIGN_OR_RETURN(std::vector<int64_t> ends, IntInput(node, 2));
+    std::vector<int64_t> axes, steps(starts.size(), 1);
+    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(i);
+    if (node.input_size() > 3 && !node.input(3).empty()) {
+      ASSIGN_OR_RETURN(axes, IntInput(node, 3));
+    }
+    if (node.input_size() > 4 && !node.input(4).empty()) {
+      ASSIGN_OR_RETURN(steps, IntInput(node, 4));
+    }
+    if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size()) {
+      return Invalid(node, "starts, ends, axes and steps must have the same length");
+    }
+    const int64_t rank = in.size();
+    std::vector<int64_t> first(rank, 0), step(rank, 1);
+    Shape out_shape = in;
+    for (size_t i = 0; i < starts.size(); ++i) {
+      const int64_t axis = axes[i] < 0 ? axes[i] + rank : axes[i];
+      if (axis < 0 || axis >= rank || steps[i] == 0) return Invalid(node, "axis out of range or step 0");
+      const int64_t dim = in[axis];
+      int64_t s = starts[i] < 0 ? starts[i] + dim : starts[i];
+      int64_t e = ends[i] < 0 ? ends[i] + dim : ends[i];
+      if (steps[i] > 0) {
+        s = std::clamp<int64_t>(s, 0, dim);
+        e = std::clamp<int64_t>(e, 0, dim);
+        out_shape[axis] = e > s ? (e - s + steps[i] - 1) / steps[i] : 0;
+      } else {
+        s = std::clamp<int64_t>(s, 0, dim - 1);
+        e = std::clamp<int64_t>(e, -1, dim - 1);
+        out_shape[axis] = s > e ? (s - e - steps[i] - 1) / -steps[i] : 0;
+      }
+      first[axis] = s;
+      step[axis] = steps[i];
+    }
+    std::vector<int64_t> strides(rank, 1), out, index(rank, 0);
+    for (int i = static_cast<int>(rank) - 2; i >= 0; --i) strides[i] = strides[i + 1] * in[i + 1];
+    const int64_t count = NumElements(out_shape);
+    for (int64_t flat = 0; flat < count; ++flat) {
+      int64_t src = 0;
+      for (int64_t d = 0; d < rank; ++d) src += (first[d] + index[d] * step[d]) * strides[d];
+      out.push_back(data[src]);
+      for (int d = static_cast<int>(rank) - 1; d >= 0 && ++index[d] == out_shape[d]; --d) index[d] = 0;
+    }
+    ints_[y] = out;
+    int_shapes_[y] = out_shape;
     return absl::OkStatus();
   }
 
@@ -693,6 +834,9 @@ class Importer {
   int64_t opset_ = 13;
   std::map<std::string, Shape> shapes_;  // activations, batch 1
   std::map<std::string, std::vector<int64_t>> ints_;
+  // The shape of each int constant that is not 1-D (PyTorch computes Pad's
+  // pads as a [4, 2] tensor, reversed and transposed).
+  std::map<std::string, Shape> int_shapes_;
   absl::flat_hash_map<std::string, std::string> aliases_;
 };
 

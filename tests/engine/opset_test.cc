@@ -1,6 +1,8 @@
 // The same small net, exported by torch.onnx.export at opsets 9, 11, 13 and
 // 17 (tools/export_opset_models.py), imports and matches PyTorch at each:
-// Pad folded into AveragePool, Clip as attributes and as inputs, Shape/
+// Pad folded into AveragePool, a standalone Pad of 0.25 whose pads PyTorch
+// computes with ConstantOfShape/Reshape/Slice/Transpose, LocalResponseNorm
+// as PyTorch decomposes it, Clip as attributes and as inputs, Shape/
 // Gather/Unsqueeze/Concat chains into Reshape, residual Add, Softmax.
 #include <cmath>
 #include <fstream>
@@ -31,6 +33,14 @@ TEST_P(OpsetTest, ImportsAndMatchesPyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Opsets, OpsetTest, ::testing::Values(9, 11, 13, 17));
+
+TEST(OpsetLrnTest, AnEvenLocalResponseNormIsRefusedWithTheReason) {
+  auto model = Model::Load(CNNSERVE_SOURCE_DIR "/tests/data/opsets/lrn_even_opset13.onnx");
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(model.status().message().find("LocalResponseNorm with the even size 4"), std::string::npos)
+      << model.status();
+}
 
 }  // namespace
 }  // namespace cnnserve::engine
