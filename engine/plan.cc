@@ -164,7 +164,7 @@ class PlanBuilder {
       args.push_back({DNNL_ARG_SCRATCHPAD, {}});  // bound per context
       plan_->max_scratchpad_bytes_ = std::max(plan_->max_scratchpad_bytes_, scratchpad.get_size());
     }
-    plan_->steps_.push_back({std::move(prim), std::move(args), scratchpad, label});
+    plan_->steps_.push_back({std::move(prim), std::move(args), scratchpad, label, std::nullopt});
   }
 
   // Returns `v` in layout `md`, adding a reorder step when it is in another.

@@ -181,11 +181,6 @@ def main():
 
     if args.onnx_dir:
         for name, (factory, chw) in {**MODELS, **BIG_MODELS}.items():
-            # torch.onnx.export decomposes LocalResponseNorm into Pow/Pad/
-            # AveragePool/Div rather than ONNX's LRN op: that AlexNet is
-            # checked through the zoo only.
-            if name == "alexnet_lrn":
-                continue
             model = build(factory)
             if name in BIG_MODELS or args.onnx_only:
                 export_onnx(model, chw, os.path.join(args.onnx_dir, name + ".onnx"))
