@@ -148,6 +148,34 @@ absl::StatusOr<std::vector<int64_t>> ConvertIntTensor(const onnx::TensorProto& t
   return out;
 }
 
+// `data` (row-major, of `shape`) with its axes permuted by the Transpose
+// attribute `perm` (empty: reversed); sets *out_shape. An error string names
+// a perm that does not fit.
+template <typename T>
+absl::StatusOr<std::vector<T>> Permute(const std::vector<T>& data, const Shape& shape,
+                                       std::vector<int64_t> perm, Shape* out_shape) {
+  const size_t rank = shape.size();
+  if (perm.empty()) {
+    for (size_t i = 0; i < rank; ++i) perm.push_back(rank - 1 - i);
+  }
+  if (perm.size() != rank) return absl::InvalidArgumentError("perm does not match the rank");
+  out_shape->clear();
+  for (int64_t p : perm) {
+    if (p < 0 || p >= static_cast<int64_t>(rank)) return absl::InvalidArgumentError("perm out of range");
+    out_shape->push_back(shape[p]);
+  }
+  std::vector<int64_t> in_strides(rank, 1), index(rank, 0);
+  for (int i = static_cast<int>(rank) - 2; i >= 0; --i) in_strides[i] = in_strides[i + 1] * shape[i + 1];
+  std::vector<T> out(data.size());
+  for (size_t flat = 0; flat < out.size(); ++flat) {
+    int64_t src = 0;
+    for (size_t d = 0; d < rank; ++d) src += index[d] * in_strides[perm[d]];
+    out[flat] = data[src];
+    for (int d = static_cast<int>(rank) - 1; d >= 0 && ++index[d] == (*out_shape)[d]; --d) index[d] = 0;
+  }
+  return out;
+}
+
 class Importer {
  public:
   // Takes the model mutable to free each initializer's bytes once they are
@@ -417,27 +445,10 @@ class Importer {
   absl::Status FoldTranspose(const onnx::NodeProto& node) {
     ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"perm"}));
     const Tensor& in = *graph_.FindInitializer(node.input(0));
-    const size_t rank = in.shape.size();
-    std::vector<int64_t> perm = a.Ints("perm", {});
-    if (perm.empty()) {
-      for (size_t i = 0; i < rank; ++i) perm.push_back(rank - 1 - i);
-    }
-    if (perm.size() != rank) return Invalid(node, "perm does not match the rank");
-    Shape out_shape;
-    for (int64_t p : perm) {
-      if (p < 0 || p >= static_cast<int64_t>(rank)) return Invalid(node, "perm out of range");
-      out_shape.push_back(in.shape[p]);
-    }
-    std::vector<int64_t> in_strides(rank, 1);
-    for (int i = static_cast<int>(rank) - 2; i >= 0; --i) in_strides[i] = in_strides[i + 1] * in.shape[i + 1];
-    Tensor out{out_shape, std::vector<float>(in.data.size())};
-    std::vector<int64_t> index(rank, 0);
-    for (size_t flat = 0; flat < out.data.size(); ++flat) {
-      int64_t src = 0;
-      for (size_t d = 0; d < rank; ++d) src += index[d] * in_strides[perm[d]];
-      out.data[flat] = in.data[src];
-      for (int d = static_cast<int>(rank) - 1; d >= 0 && ++index[d] == out_shape[d]; --d) index[d] = 0;
-    }
+    Tensor out;
+    auto data = Permute(in.data, in.shape, a.Ints("perm", {}), &out.shape);
+    if (!data.ok()) return Invalid(node, std::string(data.status().message()));
+    out.data = *std::move(data);
     graph_.initializers[node.output(0)] = std::move(out);
     return absl::OkStatus();
   }
@@ -545,25 +556,10 @@ class Importer {
     }
     if (op == "Transpose") {
       ASSIGN_OR_RETURN(Attributes a, Attributes::Create(node, {"perm"}));
-      std::vector<int64_t> perm = a.Ints("perm", {});
-      if (perm.empty()) {
-        for (size_t i = 0; i < in.size(); ++i) perm.push_back(in.size() - 1 - i);
-      }
-      if (perm.size() != in.size()) return Invalid(node, "perm does not match the rank");
       Shape out_shape;
-      for (int64_t p : perm) {
-        if (p < 0 || p >= static_cast<int64_t>(in.size())) return Invalid(node, "perm out of range");
-        out_shape.push_back(in[p]);
-      }
-      std::vector<int64_t> strides(in.size(), 1), out, index(in.size(), 0);
-      for (int i = static_cast<int>(in.size()) - 2; i >= 0; --i) strides[i] = strides[i + 1] * in[i + 1];
-      for (size_t flat = 0; flat < data.size(); ++flat) {
-        int64_t src = 0;
-        for (size_t d = 0; d < perm.size(); ++d) src += index[d] * strides[perm[d]];
-        out.push_back(data[src]);
-        for (int d = static_cast<int>(perm.size()) - 1; d >= 0 && ++index[d] == out_shape[d]; --d) index[d] = 0;
-      }
-      ints_[y] = out;
+      auto out = Permute(data, in, a.Ints("perm", {}), &out_shape);
+      if (!out.ok()) return Invalid(node, std::string(out.status().message()));
+      ints_[y] = *std::move(out);
       int_shapes_[y] = out_shape;
       return absl::OkStatus();
     }

@@ -2,7 +2,11 @@
 // malformed or unsupported model is a clear error naming what was wrong.
 #include "engine/onnx_import.h"
 
+#include <functional>
+#include <limits>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -78,6 +82,119 @@ TEST(OnnxImportTest, RejectsMissingFileWithNotFound) {
   auto s = ImportOnnxFile("/nonexistent/model.onnx").status();
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(s.message()), HasSubstr("/nonexistent/model.onnx"));
+}
+
+onnx::TensorProto IntTensor(const std::string& name, std::vector<int64_t> dims,
+                            std::vector<int64_t> values) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(onnx::TensorProto::INT64);
+  for (int64_t d : dims) t.add_dims(d);
+  for (int64_t v : values) t.add_int64_data(v);
+  return t;
+}
+
+onnx::NodeProto* AddNode(onnx::GraphProto* g, const std::string& op, std::vector<std::string> inputs,
+                         const std::string& output) {
+  onnx::NodeProto* n = g->add_node();
+  n->set_name(output);
+  n->set_op_type(op);
+  for (const std::string& in : inputs) n->add_input(in);
+  n->add_output(output);
+  return n;
+}
+
+// SmallModel with a Pad after it whose pads come from the int chain
+// `chain` adds (it must produce "pads"), as PyTorch writes them.
+onnx::ModelProto PaddedModel(const std::function<void(onnx::GraphProto*)>& chain,
+                             float value = 0.5f) {
+  onnx::ModelProto m = SmallModel();
+  onnx::GraphProto* g = m.mutable_graph();
+  chain(g);
+  onnx::TensorProto v = FloatTensor("value", {});
+  v.set_float_data(0, value);
+  *g->add_initializer() = v;
+  AddNode(g, "Pad", {"y", "pads", "value"}, "z");
+  g->mutable_output(0)->set_name("z");
+  return m;
+}
+
+TEST(OnnxImportTest, PadsFoldedFromConstantOfShapeReshapeSliceTranspose) {
+  // F.pad(x, (1, 2, 0, 1)): [1, 2, 0, 1] + zeros -> [4, 2] -> rows reversed
+  // -> transposed -> flat: pads [0, 0, 0, 1, 0, 0, 1, 2].
+  auto m = PaddedModel([](onnx::GraphProto* g) {
+    *g->add_initializer() = IntTensor("zeros_shape", {1}, {4});
+    auto* c = AddNode(g, "ConstantOfShape", {"zeros_shape"}, "zeros");
+    auto* value = c->add_attribute();
+    value->set_name("value");
+    *value->mutable_t() = IntTensor("", {1}, {0});
+    *g->add_initializer() = IntTensor("given", {4}, {1, 2, 0, 1});
+    AddNode(g, "Concat", {"given", "zeros"}, "flat")->add_attribute()->set_name("axis");
+    *g->add_initializer() = IntTensor("pairs", {2}, {-1, 2});
+    AddNode(g, "Reshape", {"flat", "pairs"}, "rows");
+    *g->add_initializer() = IntTensor("starts", {1}, {-1});
+    *g->add_initializer() = IntTensor("ends", {1}, {-1000});
+    *g->add_initializer() = IntTensor("axes", {1}, {0});
+    *g->add_initializer() = IntTensor("steps", {1}, {-1});
+    AddNode(g, "Slice", {"rows", "starts", "ends", "axes", "steps"}, "reversed");
+    auto* t = AddNode(g, "Transpose", {"reversed"}, "cols")->add_attribute();
+    t->set_name("perm");
+    t->add_ints(1);
+    t->add_ints(0);
+    *g->add_initializer() = IntTensor("flat_shape", {1}, {-1});
+    AddNode(g, "Reshape", {"cols", "flat_shape"}, "pads");
+  });
+  auto graph = Import(m);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  const PadParams& pad = std::get<PadParams>(graph->nodes.back().params);
+  EXPECT_EQ(pad.pads_begin, (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(pad.pads_end, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(pad.value, 0.5f);
+}
+
+TEST(OnnxImportTest, BadIntChainsAndPadValuesAreNamed) {
+  struct Case {
+    std::function<void(onnx::GraphProto*)> chain;
+    float value;
+    absl::StatusCode code;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {[](onnx::GraphProto* g) {
+         *g->add_initializer() = IntTensor("huge", {2}, {1 << 20, 1 << 20});
+         AddNode(g, "ConstantOfShape", {"huge"}, "pads");
+       },
+       0.0f, absl::StatusCode::kUnimplemented, "node 'pads' (ConstantOfShape): only small constant shapes"},
+      {[](onnx::GraphProto* g) {
+         *g->add_initializer() = IntTensor("flat", {8}, {0, 0, 1, 1, 0, 0, 1, 1});
+         *g->add_initializer() = IntTensor("shape", {2}, {3, 3});
+         AddNode(g, "Reshape", {"flat", "shape"}, "pads");
+       },
+       0.0f, absl::StatusCode::kInvalidArgument, "does not hold the same number of elements"},
+      {[](onnx::GraphProto* g) {
+         *g->add_initializer() = IntTensor("flat", {8}, {0, 0, 1, 1, 0, 0, 1, 1});
+         *g->add_initializer() = IntTensor("starts", {2}, {0, 0});
+         *g->add_initializer() = IntTensor("ends", {1}, {8});
+         AddNode(g, "Slice", {"flat", "starts", "ends"}, "pads");
+       },
+       0.0f, absl::StatusCode::kInvalidArgument, "starts, ends, axes and steps must have the same length"},
+      {[](onnx::GraphProto* g) {
+         *g->add_initializer() = IntTensor("rows", {4, 2}, {0, 0, 0, 0, 1, 1, 1, 1});
+         auto* t = AddNode(g, "Transpose", {"rows"}, "pads")->add_attribute();
+         t->set_name("perm");
+         t->add_ints(0);
+         t->add_ints(2);
+       },
+       0.0f, absl::StatusCode::kInvalidArgument, "node 'pads' (Transpose): perm out of range"},
+      {[](onnx::GraphProto* g) { *g->add_initializer() = IntTensor("pads", {8}, {0, 0, 1, 1, 0, 0, 1, 1}); },
+       std::numeric_limits<float>::quiet_NaN(), absl::StatusCode::kInvalidArgument,
+       "the pad value must be finite"},
+  };
+  for (const Case& c : cases) {
+    auto s = Import(PaddedModel(c.chain, c.value)).status();
+    EXPECT_EQ(s.code(), c.code) << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(c.message));
+  }
 }
 
 TEST(OnnxImportTest, UnsupportedOpNamesNodeAndOp) {
