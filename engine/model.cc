@@ -115,6 +115,9 @@ std::string OneDnnVersion() {
 
 ExecutionContext::ExecutionContext(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ExecutionContext::~ExecutionContext() = default;
+int ExecutionContext::threads() const {
+  return impl_->threads() > 0 ? impl_->threads() : omp_get_num_procs();
+}
 
 Model::Model(Graph graph, std::unique_ptr<EngineHandle> engine)
     : graph_(std::move(graph)), engine_(std::move(engine)), weights_(std::make_unique<WeightCache>()) {}
@@ -209,7 +212,7 @@ absl::Status Model::Run(ExecutionContext& context, int64_t batch, absl::Span<con
         ShapeToString(graph_.inputs[0].shape), " needs ", batch * per_item));
   }
   ExecutionContext::Impl& impl = *context.impl_;
-  const int threads = impl.threads() > 0 ? impl.threads() : omp_get_num_procs();
+  const int threads = context.threads();
   // A large batch runs as one sub-batch per thread, each on one thread:
   // oneDNN keeps a core busier with a whole convolution than with its
   // share of one (ResNet-50 batch 32 on 2 cores: ~8% more images/s).

@@ -39,6 +39,9 @@ class ExecutionContext {
   ExecutionContext(const ExecutionContext&) = delete;
   ExecutionContext& operator=(const ExecutionContext&) = delete;
 
+  // How many threads its runs use (all cores when it was created with 0).
+  int threads() const;
+
  private:
   friend class Model;
   struct Impl;

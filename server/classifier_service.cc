@@ -71,20 +71,19 @@ grpc::ServerUnaryReactor* ClassifierService::Classify(grpc::CallbackServerContex
   if (absl::Status s = m->batcher->Precheck(n, RequestDeadline(*context, m->default_timeout())); !s.ok()) {
     return fail(s);
   }
-  const int64_t per_item = engine::ItemElements(m->model->input().shape);
-  std::vector<float> input(per_item * n);
-  for (int64_t i = 0; i < n; ++i) {
-    absl::Status s = image::DecodeAndPreprocess(request->images(i), m->preprocess,
-                                                input.data() + i * per_item);
-    if (!s.ok()) return fail(absl::InvalidArgumentError(absl::StrCat("image ", i, ": ", s.message())));
-  }
-  metrics->preprocess_duration->Observe(absl::ToDoubleSeconds(absl::Now() - arrived));
   metrics->inflight->Increment();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const ServedModel* model = m.get();
   const int64_t top_k = request->top_k() > 0 ? request->top_k() : kDefaultTopK;
+  // The batcher's worker decodes the images, off the gRPC threads; the
+  // request lives until the RPC finishes.
+  auto decode_item = [request, model](int64_t i, float* out) -> absl::Status {
+    absl::Status s = image::DecodeAndPreprocess(request->images(i), model->preprocess, out);
+    if (s.ok()) return s;
+    return absl::InvalidArgumentError(absl::StrCat("image ", i, ": ", s.message()));
+  };
   SubmitInfer(
-      std::move(m), n, std::move(input), RequestDeadline(*context, model->default_timeout()),
+      std::move(m), n, {}, RequestDeadline(*context, model->default_timeout()),
       [context] { return context->IsCancelled(); },
       [model, response, reactor, metrics, arrived, top_k](
           absl::StatusOr<std::vector<engine::Tensor>> out, absl::Duration, absl::Duration) {
@@ -114,7 +113,8 @@ grpc::ServerUnaryReactor* ClassifierService::Classify(grpc::CallbackServerContex
         metrics->request_duration->Observe(absl::ToDoubleSeconds(absl::Now() - arrived));
         metrics->inflight->Decrement();
         reactor->Finish(ToGrpcStatus(status));
-      });
+      },
+      std::move(decode_item));
   return reactor;
 }
 

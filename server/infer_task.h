@@ -19,6 +19,13 @@ namespace cnnserve::server {
 struct InferTask : BatchTask {
   int64_t items = 0;
   std::vector<float> input;  // items x the model's per-item input, row-major
+  // When set, `input` is filled on the batcher's worker just before the
+  // batch runs, by calling this for each item (in parallel, on the
+  // context's threads): images are decoded there, at the batches'
+  // priority, rather than on the gRPC threads, and never for a request
+  // that is refused or expires in the queue. An error answers this task
+  // alone; the rest of the batch runs.
+  std::function<absl::Status(int64_t item, float* out)> decode_item;
   absl::Time enqueued;       // when it was scheduled
   absl::Time deadline_at = absl::InfiniteFuture();
   std::function<bool()> is_cancelled;  // may be empty
@@ -37,7 +44,8 @@ struct InferTask : BatchTask {
   void Fail(const absl::Status& status) override;
 };
 
-// Concatenates the tasks' inputs, runs them as one batch, and hands each task
+// Decodes the inputs of tasks that have decode_item, then concatenates the
+// tasks' inputs, runs them as one batch, and hands each task
 // its slice of the outputs. Every task's `done` is called, on error too.
 // Records queue time, queue depth, batch size and compute time in `metrics`.
 void RunInferBatch(const engine::Model& model, engine::ExecutionContext& context,

@@ -173,18 +173,28 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
       return reactor;
     }
   }
+  // Images are only split here; the batcher's worker decodes them.
   auto input = DecodeInferInput(*request, m->model->input(),
-                                m->accepts_images ? &m->preprocess : nullptr);
+                                m->accepts_images ? &m->preprocess : nullptr, /*defer_images=*/true);
   absl::Status valid = input.status();
   if (valid.ok()) valid = ResolveRequestedOutputs(*request, m->model->outputs()).status();
-  metrics->preprocess_duration->Observe(absl::ToDoubleSeconds(absl::Now() - arrived));
   if (!valid.ok()) {
     finish(valid, 0, {}, {});
     return reactor;
   }
   const int64_t items = input->items;
+  std::vector<float> data = std::move(input->data);
   const ServedModel* model = m.get();
-  SubmitInfer(std::move(m), items, std::move(input->data),
+  std::function<absl::Status(int64_t, float*)> decode_item;
+  if (!input->images.empty()) {
+    // The views point into `request`, which lives until the RPC finishes.
+    decode_item = [in = std::make_shared<DecodedInput>(*std::move(input)), model](int64_t i, float* out) {
+      return DecodeImageItem(*in, i, model->preprocess, out);
+    };
+  } else {
+    metrics->preprocess_duration->Observe(absl::ToDoubleSeconds(absl::Now() - arrived));
+  }
+  SubmitInfer(std::move(m), items, std::move(data),
               RequestDeadline(*context, model->default_timeout()),
               [context] { return context->IsCancelled(); },
               [model, request, response, items, finish](
@@ -199,7 +209,8 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
                                               model->labels, response);
                 }
                 finish(status, items, queued, compute);
-              });
+              },
+              std::move(decode_item));
   return reactor;
 }
 

@@ -98,7 +98,8 @@ struct Metrics::Families {
                            .Register(r)),
         preprocess_duration(prometheus::BuildHistogram()
                                 .Name("cnnserve_preprocess_duration_seconds")
-                                .Help("Time to validate and convert a request's inputs.")
+                                .Help("Time to check and copy a request's input tensor, or to decode its "
+                                      "images (on the batch's worker, just before it runs).")
                                 .Register(r)),
         compute_duration(prometheus::BuildHistogram()
                              .Name("cnnserve_compute_duration_seconds")

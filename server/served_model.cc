@@ -1,9 +1,5 @@
 #include "server/served_model.h"
 
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -19,20 +15,11 @@
 #include "prometheus/gauge.h"
 #include "server/infer_task.h"
 #include "server/log.h"
+#include "server/thread_priority.h"
 
 namespace cnnserve::server {
 namespace fs = std::filesystem;
 namespace {
-
-// Batches run a little below the gRPC and HTTP threads: when inference
-// saturates the cores, a refusal, a health check or a metrics scrape still
-// gets a core within a scheduler tick instead of waiting behind a batch.
-// Per thread (Linux), and inherited by the OpenMP threads this batcher
-// worker starts on its first batch.
-constexpr int kInferenceNiceness = 5;
-void RunBelowServingThreads() {
-  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kInferenceNiceness);
-}
 
 std::vector<std::string> ReadLabels(const fs::path& path) {
   std::vector<std::string> labels;
@@ -182,10 +169,12 @@ absl::StatusOr<TuneChoice> ChooseInstances(const LoadSpec& spec, const ServedMod
 }  // namespace
 
 void SubmitInfer(std::shared_ptr<const ServedModel> model, int64_t items, std::vector<float> input,
-                 absl::Time deadline, std::function<bool()> is_cancelled, InferDone done) {
+                 absl::Time deadline, std::function<bool()> is_cancelled, InferDone done,
+                 std::function<absl::Status(int64_t item, float* out)> decode_item) {
   auto task = std::make_unique<InferTask>();
   task->items = items;
   task->input = std::move(input);
+  task->decode_item = std::move(decode_item);
   task->enqueued = absl::Now();
   task->deadline_at = deadline;
   task->is_cancelled = std::move(is_cancelled);

@@ -65,11 +65,14 @@ struct LoadSpec {
 // exactly once, with this request's rows of every output or the error, and
 // with how long it queued and how long its batch computed: from a batcher
 // worker, or synchronously if the batcher refuses the request (queue full,
-// too many items, unloading). Keeps `model` alive until then.
+// too many items, unloading). Keeps `model` alive until then. With
+// `decode_item`, `input` is empty and is filled on the worker item by item
+// (see InferTask::decode_item); whatever it reads must outlive `done`.
 using InferDone = absl::AnyInvocable<void(absl::StatusOr<std::vector<engine::Tensor>> outputs,
                                           absl::Duration queued, absl::Duration compute)>;
 void SubmitInfer(std::shared_ptr<const ServedModel> model, int64_t items, std::vector<float> input,
-                 absl::Time deadline, std::function<bool()> is_cancelled, InferDone done);
+                 absl::Time deadline, std::function<bool()> is_cancelled, InferDone done,
+                 std::function<absl::Status(int64_t item, float* out)> decode_item = nullptr);
 
 // Loads, checks against the config, creates the instances, warms up every
 // instance at the config's warmup batch sizes, and starts the batcher.

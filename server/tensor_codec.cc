@@ -97,7 +97,7 @@ absl::StatusOr<bool> UsesRawContents(const ModelInferRequest& request, bool has_
 
 absl::StatusOr<DecodedInput> DecodeImageInput(const ModelInferRequest& request,
                                               const engine::ValueInfo& input,
-                                              const image::PreprocessSpec& spec) {
+                                              const image::PreprocessSpec& spec, bool defer) {
   const auto& in = request.inputs(0);
   engine::Shape shape(in.shape().begin(), in.shape().end());
   if (shape.empty() || shape.size() > 2 || shape[0] < 1 || (shape.size() == 2 && shape[1] != 1)) {
@@ -120,22 +120,33 @@ absl::StatusOr<DecodedInput> DecodeImageInput(const ModelInferRequest& request,
   }
   DecodedInput out;
   out.items = shape[0];
+  out.images = std::move(files);
+  out.name = in.name();
+  if (defer) return out;
   const int64_t per_item = engine::ItemElements(input.shape);
   out.data.resize(per_item * out.items);
   for (int64_t i = 0; i < out.items; ++i) {
-    absl::Status s = image::DecodeAndPreprocess(files[i], spec, out.data.data() + i * per_item);
-    if (!s.ok()) {
-      return Invalid(absl::StrCat("input '", in.name(), "' image ", i, ": ", s.message()));
+    if (absl::Status s = DecodeImageItem(out, i, spec, out.data.data() + i * per_item); !s.ok()) {
+      return s;
     }
   }
+  out.images.clear();
   return out;
 }
 
 }  // namespace
 
+absl::Status DecodeImageItem(const DecodedInput& in, int64_t item, const image::PreprocessSpec& spec,
+                             float* out) {
+  absl::Status s = image::DecodeAndPreprocess(in.images[item], spec, out);
+  if (s.ok()) return s;
+  return Invalid(absl::StrCat("input '", in.name, "' image ", item, ": ", s.message()));
+}
+
 absl::StatusOr<DecodedInput> DecodeInferInput(const ModelInferRequest& request,
                                               const engine::ValueInfo& input,
-                                              const image::PreprocessSpec* images) {
+                                              const image::PreprocessSpec* images,
+                                              bool defer_images) {
   if (request.inputs_size() != 1) {
     return Invalid(absl::StrCat("the model takes 1 input ('", input.name, "'), the request has ",
                                 request.inputs_size()));
@@ -144,7 +155,9 @@ absl::StatusOr<DecodedInput> DecodeInferInput(const ModelInferRequest& request,
   if (in.name() != input.name) {
     return Invalid("unknown input '" + in.name() + "'; the model's input is '" + input.name + "'");
   }
-  if (in.datatype() == "BYTES" && images != nullptr) return DecodeImageInput(request, input, *images);
+  if (in.datatype() == "BYTES" && images != nullptr) {
+    return DecodeImageInput(request, input, *images, defer_images);
+  }
   if (in.datatype() != "FP32") {
     return Invalid("input '" + in.name() + "' has datatype '" + in.datatype() + "'; the model expects FP32" +
                    (images != nullptr ? " or BYTES (encoded JPEG or PNG images)" : ""));

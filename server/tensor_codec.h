@@ -22,6 +22,10 @@ namespace cnnserve::server {
 struct DecodedInput {
   int64_t items = 0;
   std::vector<float> data;  // row-major, items x per-item shape
+  // With DecodeInferInput's defer_images, for a BYTES input: one encoded
+  // image per item (views into the request), `data` left empty.
+  std::vector<std::string_view> images;
+  std::string name;  // the input's name, for DecodeImageItem's errors
 };
 
 // Validates the request's one input against `input` (dimension 0 free).
@@ -29,10 +33,17 @@ struct DecodedInput {
 // BYTES (only when `images` is given: the model takes images) has shape [N]
 // or [N, 1], each element an encoded JPEG or PNG file (raw: each prefixed by
 // its 4-byte little-endian length, as KServe and Triton send BYTES), and is
-// decoded and preprocessed per `images`.
+// decoded and preprocessed per `images` -- or, with `defer_images`, only
+// split into `images` for DecodeImageItem to decode later.
 absl::StatusOr<DecodedInput> DecodeInferInput(const inference::ModelInferRequest& request,
                                               const engine::ValueInfo& input,
-                                              const image::PreprocessSpec* images = nullptr);
+                                              const image::PreprocessSpec* images = nullptr,
+                                              bool defer_images = false);
+
+// Decodes and preprocesses in.images[item] into `out` (one item of the
+// model's input); INVALID_ARGUMENT naming the input and the image.
+absl::Status DecodeImageItem(const DecodedInput& in, int64_t item, const image::PreprocessSpec& spec,
+                             float* out);
 
 // Splits a raw BYTES tensor into its length-prefixed elements.
 absl::StatusOr<std::vector<std::string_view>> SplitRawBytes(const std::string& raw,
