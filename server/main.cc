@@ -9,6 +9,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "server/log.h"
+#include "server/thread_priority.h"
 #include "server/model_repository.h"
 #include "server/server.h"
 
@@ -62,6 +63,8 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // Before any thread starts: every thread inherits it.
+  cs::UseShortSchedulerSlices();
   // Block the stop signals in every thread; main waits for them below.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

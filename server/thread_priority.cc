@@ -5,12 +5,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 
 namespace cnnserve::server {
 namespace {
 
-constexpr int kInferenceNiceness = 5;
+constexpr int kInferenceNiceness = 5;  // above the RPC threads'
 constexpr uint64_t kShortSliceNanos = 100'000;  // the kernel's minimum
 
 // struct sched_attr as of Linux 3.14 (SCHED_ATTR_SIZE_VER0); glibc 2.36 has
@@ -26,20 +27,36 @@ struct SchedAttr {
   uint64_t sched_period;
 };
 
-void SetThisThread(int nice) {
-  const auto tid = static_cast<pid_t>(syscall(SYS_gettid));
-  SchedAttr attr{};
-  attr.size = sizeof(attr);
-  attr.sched_policy = SCHED_OTHER;
-  attr.sched_nice = nice;
-  attr.sched_runtime = kShortSliceNanos;
-  if (syscall(SYS_sched_setattr, tid, &attr, 0u) != 0) {
-    setpriority(PRIO_PROCESS, static_cast<id_t>(tid), nice);
+int CurrentNice(pid_t tid) { return getpriority(PRIO_PROCESS, static_cast<id_t>(tid)); }
+
+// Sets the calling thread's nice and asks for the short slice. A thread
+// under another policy than SCHED_OTHER or SCHED_BATCH (someone ran the
+// server with chrt) keeps it and gets only the nice.
+void SetThisThread(pid_t tid, int nice) {
+  const int policy = sched_getscheduler(tid);
+  if (policy == SCHED_OTHER || policy == SCHED_BATCH) {
+    SchedAttr attr{};
+    attr.size = sizeof(attr);
+    attr.sched_policy = static_cast<uint32_t>(policy);
+    attr.sched_nice = nice;
+    attr.sched_runtime = kShortSliceNanos;
+    if (syscall(SYS_sched_setattr, tid, &attr, 0u) == 0) return;
   }
+  setpriority(PRIO_PROCESS, static_cast<id_t>(tid), nice);
 }
+
+pid_t ThisThread() { return static_cast<pid_t>(syscall(SYS_gettid)); }
 
 }  // namespace
 
-void RunBelowServingThreads() { SetThisThread(kInferenceNiceness); }
+void UseShortSchedulerSlices() {
+  const pid_t tid = ThisThread();
+  SetThisThread(tid, CurrentNice(tid));
+}
+
+void RunBelowServingThreads() {
+  const pid_t tid = ThisThread();
+  SetThisThread(tid, std::min(19, CurrentNice(tid) + kInferenceNiceness));
+}
 
 }  // namespace cnnserve::server

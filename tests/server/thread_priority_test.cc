@@ -24,7 +24,42 @@ long SliceNanos() {
   return -1;
 }
 
-TEST(ThreadPriorityTest, BatchThreadsRunAtNiceFiveWithAShortSlice) {
+// Linux 6.12 and later honour a requested slice; older ones keep their
+// default one.
+bool KernelHasSlices() {
+  std::ifstream version("/proc/sys/kernel/osrelease");
+  int major = 0, minor = 0;
+  char dot = 0;
+  version >> major >> dot >> minor;
+  return major > 6 || (major == 6 && minor >= 12);
+}
+
+TEST(ThreadPriorityTest, ServingThreadsKeepTheirNiceAndGetAShortSlice) {
+  int before = -100, after = -100, child_nice = -100;
+  long slice = 0, child_slice = 0;
+  std::thread worker([&] {
+    const auto tid = static_cast<id_t>(syscall(SYS_gettid));
+    before = getpriority(PRIO_PROCESS, tid);
+    UseShortSchedulerSlices();
+    after = getpriority(PRIO_PROCESS, tid);
+    slice = SliceNanos();
+    std::thread child([&] {
+      child_nice = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
+      child_slice = SliceNanos();
+    });
+    child.join();
+  });
+  worker.join();
+  EXPECT_EQ(after, before);
+  EXPECT_EQ(child_nice, before);
+  if (slice < 0) GTEST_SKIP() << "this kernel does not show per-thread slices";
+  if (KernelHasSlices()) {
+    EXPECT_EQ(slice, 100000);
+    EXPECT_EQ(child_slice, 100000);
+  }
+}
+
+TEST(ThreadPriorityTest, BatchThreadsRunFiveNiceLowerWithAShortSlice) {
   int nice = -100, before = -100, other = -100;
   long slice = 0, other_slice = 0;
   std::thread worker([&] {
@@ -44,13 +79,7 @@ TEST(ThreadPriorityTest, BatchThreadsRunAtNiceFiveWithAShortSlice) {
   EXPECT_EQ(nice, before + 5);
   EXPECT_EQ(other, nice);
   if (slice < 0) GTEST_SKIP() << "this kernel does not show per-thread slices";
-  // Linux 6.12 and later honour the request (0.1 ms); older ones keep
-  // their default slice.
-  std::ifstream version("/proc/sys/kernel/osrelease");
-  int major = 0, minor = 0;
-  char dot = 0;
-  version >> major >> dot >> minor;
-  if (major > 6 || (major == 6 && minor >= 12)) {
+  if (KernelHasSlices()) {
     EXPECT_EQ(slice, 100000);
     EXPECT_EQ(other_slice, 100000);
   }
