@@ -1,7 +1,11 @@
 // cnnserve: serves the models of a repository over gRPC (KServe v2) and HTTP.
+#include <malloc.h>
+
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -65,6 +69,11 @@ int main(int argc, char** argv) {
 
   // Before any thread starts: every thread inherits it.
   cs::UseShortSchedulerSlices();
+  // One malloc arena per core instead of glibc's 8 per core: request buffers (600 KB
+  // for one FP32 image) are allocated on whichever gRPC thread runs and
+  // freed on a batch thread, and each arena keeps what it was given. Under
+  // overload the extra arenas made RSS creep up by 7-8% in 10 minutes.
+  mallopt(M_ARENA_MAX, static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
   // Block the stop signals in every thread; main waits for them below.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

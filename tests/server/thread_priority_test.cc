@@ -34,54 +34,49 @@ bool KernelHasSlices() {
   return major > 6 || (major == 6 && minor >= 12);
 }
 
-TEST(ThreadPriorityTest, ServingThreadsKeepTheirNiceAndGetAShortSlice) {
-  int before = -100, after = -100, child_nice = -100;
+// What a fresh thread sees before and after calling `set`, and what a
+// thread it starts afterwards (as gRPC and OpenMP do) sees.
+struct Observed {
+  int nice_before = -100, nice = -100, child_nice = -100;
   long slice = 0, child_slice = 0;
+};
+Observed OnAFreshThread(void (*set)()) {
+  Observed o;
+  auto nice = [] { return getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid))); };
   std::thread worker([&] {
-    const auto tid = static_cast<id_t>(syscall(SYS_gettid));
-    before = getpriority(PRIO_PROCESS, tid);
-    UseShortSchedulerSlices();
-    after = getpriority(PRIO_PROCESS, tid);
-    slice = SliceNanos();
+    o.nice_before = nice();
+    set();
+    o.nice = nice();
+    o.slice = SliceNanos();
     std::thread child([&] {
-      child_nice = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
-      child_slice = SliceNanos();
+      o.child_nice = nice();
+      o.child_slice = SliceNanos();
     });
     child.join();
   });
   worker.join();
-  EXPECT_EQ(after, before);
-  EXPECT_EQ(child_nice, before);
-  if (slice < 0) GTEST_SKIP() << "this kernel does not show per-thread slices";
+  return o;
+}
+
+TEST(ThreadPriorityTest, ServingThreadsKeepTheirNiceAndGetAShortSlice) {
+  const Observed o = OnAFreshThread(&UseShortSchedulerSlices);
+  EXPECT_EQ(o.nice, o.nice_before);
+  EXPECT_EQ(o.child_nice, o.nice);
+  if (o.slice < 0) GTEST_SKIP() << "this kernel does not show per-thread slices";
   if (KernelHasSlices()) {
-    EXPECT_EQ(slice, 100000);
-    EXPECT_EQ(child_slice, 100000);
+    EXPECT_EQ(o.slice, 100000);
+    EXPECT_EQ(o.child_slice, 100000);
   }
 }
 
 TEST(ThreadPriorityTest, BatchThreadsRunFiveNiceLowerWithAShortSlice) {
-  int nice = -100, before = -100, other = -100;
-  long slice = 0, other_slice = 0;
-  std::thread worker([&] {
-    const auto tid = static_cast<id_t>(syscall(SYS_gettid));
-    before = getpriority(PRIO_PROCESS, tid);
-    RunBelowServingThreads();
-    nice = getpriority(PRIO_PROCESS, tid);
-    slice = SliceNanos();
-    // A thread the worker starts (as OpenMP does) inherits both.
-    std::thread child([&] {
-      other = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
-      other_slice = SliceNanos();
-    });
-    child.join();
-  });
-  worker.join();
-  EXPECT_EQ(nice, before + 5);
-  EXPECT_EQ(other, nice);
-  if (slice < 0) GTEST_SKIP() << "this kernel does not show per-thread slices";
+  const Observed o = OnAFreshThread(&RunBelowServingThreads);
+  EXPECT_EQ(o.nice, o.nice_before + 5);
+  EXPECT_EQ(o.child_nice, o.nice);
+  if (o.slice < 0) GTEST_SKIP() << "this kernel does not show per-thread slices";
   if (KernelHasSlices()) {
-    EXPECT_EQ(slice, 100000);
-    EXPECT_EQ(other_slice, 100000);
+    EXPECT_EQ(o.slice, 100000);
+    EXPECT_EQ(o.child_slice, 100000);
   }
 }
 
