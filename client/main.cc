@@ -1,6 +1,7 @@
 // cnnserve-client: talks to a cnnserve (or any KServe v2) server.
 #include <unistd.h>
 
+#include <chrono>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -90,7 +91,17 @@ int main(int argc, char** argv) {
     std::cerr << "error: " << credentials.status().message() << "\n";
     return 2;
   }
+  // A failed connect attempt is retried after 100 ms rather than gRPC's 1 s.
+  channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server), *credentials, channel_args);
+  // Connect before the command's first call, which would fail at once if
+  // the first attempt did. On a busy machine one attempt to a live server
+  // can fail: fresh Debian roots have shown "failed to connect ... No such
+  // file or directory" twice, mid-test. Waiting up to 2 s rides over that.
+  // A server that is down still gets the command's own UNAVAILABLE error,
+  // 2 s later.
+  channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(2));
   absl::Status status;
   if (command == "classify") {
     cnnserve::client::ClassifyOptions options;
