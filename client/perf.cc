@@ -43,17 +43,9 @@ absl::StatusOr<std::vector<ModelInferRequest>> BuildRequests(inference::GRPCInfe
   meta_request.set_name(o.model);
   meta_request.set_version(o.version);
   inference::ModelMetadataResponse meta;
-  // The first call opens the connection. One failed connect attempt fails a
-  // call at once (UNAVAILABLE), as against a server that has just started
-  // listening on a busy machine: try three times before reporting it.
-  grpc::Status status;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    status = stub.ModelMetadata(&context, meta_request, &meta);
-    if (status.error_code() != grpc::StatusCode::UNAVAILABLE) break;
-  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Status status = stub.ModelMetadata(&context, meta_request, &meta);
   RETURN_IF_ERROR(FromGrpc("ModelMetadata", status));
   if (meta.inputs_size() != 1) {
     return absl::FailedPreconditionError(absl::StrCat("model '", o.model, "' has ",

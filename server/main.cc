@@ -13,9 +13,9 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "server/log.h"
-#include "server/thread_priority.h"
 #include "server/model_repository.h"
 #include "server/server.h"
+#include "server/thread_priority.h"
 
 ABSL_FLAG(std::string, model_repository, "models",
           "Directory of <model>/[config.pbtxt] and <model>/<version>/model.onnx");
