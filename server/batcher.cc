@@ -80,6 +80,8 @@ absl::Status Batcher::Schedule(std::unique_ptr<BatchTask>* task) {
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::UnavailableError("the model is being unloaded");
+    // Its caller went before it was queued: DropDead() may have come and gone.
+    if ((*task)->cancelled()) return absl::CancelledError("the request was cancelled before it was queued");
     const absl::Time now = clock_->Now();
     // A full queue first sheds the tasks nobody waits for any more: while
     // every instance is busy the workers cannot, and a cancelled or expired
@@ -190,6 +192,17 @@ absl::Status Batcher::Precheck(int64_t items, absl::Time deadline) {
   }
   if (!status.ok() && options_.on_shed) options_.on_shed();
   return status;
+}
+
+void Batcher::DropDead() {
+  std::vector<Entry> expired, cancelled;
+  {
+    absl::MutexLock lock(&mu_);
+    DropDeadLocked(clock_->Now(), &expired, &cancelled);
+    if (expired.empty() && cancelled.empty()) return;
+    ++generation_;  // a waiting worker plans again without them
+  }
+  FailDropped(&expired, &cancelled);
 }
 
 absl::Status Batcher::QueueFullError() const {

@@ -22,7 +22,9 @@
 // its time from a Clock so that tests drive it with a fake clock.
 //
 // A full queue first drops its cancelled and expired tasks, so a caller that
-// went away never keeps a live request out.
+// went away never keeps a live request out; DropDead() drops them at once
+// when the caller says it has gone. A task already cancelled when it is
+// scheduled is refused with CANCELLED.
 //
 // Thread-safe: Schedule() may be called from any thread. Stop() (and the
 // destructor) stops accepting tasks, runs every task already queued without
@@ -86,7 +88,8 @@ class Batcher {
 
   // Takes ownership of *task iff it returns OK (then *task is null).
   // INVALID_ARGUMENT if it cannot fit a batch, RESOURCE_EXHAUSTED if the
-  // queue is full, UNAVAILABLE once the batcher is stopping.
+  // queue is full, UNAVAILABLE once the batcher is stopping, CANCELLED if
+  // the task's caller has already gone.
   absl::Status Schedule(std::unique_ptr<BatchTask>* task);
   // Whether a task of `items` with `deadline` would be refused now, asked
   // before the caller spends time building it (decoding its images):
@@ -95,6 +98,10 @@ class Batcher {
   // refused yet" (Schedule decides). A refusal here counts as an arrival
   // and a shed, as in Schedule.
   absl::Status Precheck(int64_t items, absl::Time deadline);
+  // Answers and removes every queued task that is cancelled or past its
+  // deadline, now, rather than when a worker or a full queue next looks:
+  // for a caller's cancellation, so that its slot is free at once.
+  void DropDead();
 
   int64_t queued_tasks() const;
   // With an SLO: the cost model, arrival rate and batch target now.

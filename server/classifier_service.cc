@@ -11,6 +11,7 @@
 #include "engine/cost.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
+#include "server/cancellable_reactor.h"
 #include "server/grpc_status.h"
 
 namespace cnnserve::server {
@@ -72,7 +73,12 @@ grpc::ServerUnaryReactor* ClassifierService::Classify(grpc::CallbackServerContex
     return fail(s);
   }
   metrics->inflight->Increment();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto* reactor = new CancellableReactor();
+  // A caller that cancels gives its queue slot back at once. Weak: the
+  // queued task owns the model, and a finished RPC need not keep it.
+  reactor->set_on_cancel([weak = std::weak_ptr<const ServedModel>(m)] {
+    if (auto model = weak.lock()) model->batcher->DropDead();
+  });
   const ServedModel* model = m.get();
   const int64_t top_k = request->top_k() > 0 ? request->top_k() : kDefaultTopK;
   // The batcher's worker decodes the images, off the gRPC threads; the

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/cancellable_reactor.h"
 #include "server/grpc_status.h"
 #include "server/log.h"
 #include "absl/time/clock.h"
@@ -127,7 +128,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
   const ModelMetrics* metrics =
       found.ok() ? (*found)->metrics : metrics_->ForModel("", "", 1);
   metrics->inflight->Increment();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto* reactor = new CancellableReactor();
   const std::string peer = access_log_ ? context->peer() : "";
   // Answers the RPC and records it, from whichever thread finishes it.
   auto finish = [this, reactor, metrics, arrived, peer, request](const absl::Status& status,
@@ -194,6 +195,11 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
   } else {
     metrics->preprocess_duration->Observe(absl::ToDoubleSeconds(absl::Now() - arrived));
   }
+  // A caller that cancels gives its queue slot back at once. Weak: the
+  // queued task owns the model, and a finished RPC need not keep it.
+  reactor->set_on_cancel([weak = std::weak_ptr<const ServedModel>(m)] {
+    if (auto model = weak.lock()) model->batcher->DropDead();
+  });
   SubmitInfer(std::move(m), items, std::move(data),
               RequestDeadline(*context, model->default_timeout()),
               [context] { return context->IsCancelled(); },

@@ -97,6 +97,12 @@ class BatcherTest : public ::testing::Test {
     EXPECT_EQ(s.ok(), base == nullptr) << "Schedule must consume the task iff it returns OK";
     return s;
   }
+  // Queues a task of `n` items whose caller has gone once *cancel is true.
+  absl::Status ScheduleCancellable(Batcher& b, int64_t n, const std::atomic<bool>* cancel) {
+    std::unique_ptr<BatchTask> t = NewTask(n);
+    static_cast<FakeTask*>(t.get())->cancel = cancel;
+    return b.Schedule(&t);
+  }
   std::unique_ptr<BatchTask> NewTask(int64_t n) {
     return std::make_unique<FakeTask>(&answers_, next_id_++, n);
   }
@@ -208,9 +214,7 @@ TEST_F(BatcherTest, PrecheckRefusesWhatScheduleWouldBeforeTheTaskIsBuilt) {
   EXPECT_TRUE(b->Precheck(1, absl::InfiniteFuture()).ok());
   ASSERT_TRUE(Schedule(*b, 1).ok());
   std::atomic<bool> cancel{false};
-  std::unique_ptr<BatchTask> t = NewTask(1);
-  static_cast<FakeTask*>(t.get())->cancel = &cancel;
-  ASSERT_TRUE(b->Schedule(&t).ok());
+  ASSERT_TRUE(ScheduleCancellable(*b, 1, &cancel).ok());
   const absl::Status full = b->Precheck(1, absl::InfiniteFuture());
   EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(full.message()), ::testing::HasSubstr("queue is full"));
@@ -254,9 +258,7 @@ TEST_F(BatcherTest, ACancelledRequestIsDroppedFromTheQueue) {
   ASSERT_TRUE(Schedule(*b, 1).ok());
   runner.first_started.WaitForNotification();
   std::atomic<bool> cancel{false};
-  std::unique_ptr<BatchTask> t = NewTask(2);
-  static_cast<FakeTask*>(t.get())->cancel = &cancel;
-  ASSERT_TRUE(b->Schedule(&t).ok());
+  ASSERT_TRUE(ScheduleCancellable(*b, 2, &cancel).ok());
   ASSERT_TRUE(Schedule(*b, 3).ok());
   cancel = true;  // the caller goes away while its request waits
   runner.release.Notify();
@@ -271,11 +273,7 @@ TEST_F(BatcherTest, CancelledRequestsFreeTheirQueueSlotsWhileTheInstanceIsBusy) 
   ASSERT_TRUE(Schedule(*b, 1).ok());
   runner.first_started.WaitForNotification();  // the only instance is now busy
   std::atomic<bool> cancel{false};
-  for (int i = 0; i < 2; ++i) {
-    std::unique_ptr<BatchTask> t = NewTask(2);
-    static_cast<FakeTask*>(t.get())->cancel = &cancel;
-    ASSERT_TRUE(b->Schedule(&t).ok());
-  }
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(ScheduleCancellable(*b, 2, &cancel).ok());
   EXPECT_EQ(Schedule(*b, 4).code(), absl::StatusCode::kResourceExhausted);
   cancel = true;  // both waiting callers go away
   EXPECT_TRUE(Schedule(*b, 4).ok());  // their slots are free at once
@@ -284,6 +282,36 @@ TEST_F(BatcherTest, CancelledRequestsFreeTheirQueueSlotsWhileTheInstanceIsBusy) 
   runner.release.Notify();
   b->Stop();
   EXPECT_THAT(answers_.Batches(), ElementsAre(1, 4));
+}
+
+TEST_F(BatcherTest, DropDeadAnswersCancelledRequestsAtOnceWithoutWaitingForAFullQueue) {
+  Runner runner(&answers_, /*hold_first=*/true);
+  auto b = Make({.max_batch_size = 8, .max_queue_size = 4}, runner);
+  ASSERT_TRUE(Schedule(*b, 1).ok());
+  runner.first_started.WaitForNotification();  // the only instance is now busy
+  std::atomic<bool> cancel{false};
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(ScheduleCancellable(*b, 2, &cancel).ok());
+  ASSERT_TRUE(Schedule(*b, 3).ok());
+  b->DropDead();  // nobody has gone yet
+  EXPECT_EQ(b->queued_tasks(), 3);
+  EXPECT_THAT(answers_.Failures(), IsEmpty());
+  cancel = true;
+  b->DropDead();  // as the server does when gRPC reports the cancellations
+  EXPECT_EQ(b->queued_tasks(), 1);
+  EXPECT_THAT(answers_.Failures(),
+              ElementsAre(absl::StatusCode::kCancelled, absl::StatusCode::kCancelled));
+  runner.release.Notify();
+  b->Stop();
+  EXPECT_THAT(answers_.Batches(), ElementsAre(1, 3));
+}
+
+TEST_F(BatcherTest, ARequestCancelledBeforeItIsQueuedIsRefused) {
+  Runner runner(&answers_);
+  auto b = Make({.max_batch_size = 8}, runner);
+  std::atomic<bool> cancel{true};
+  EXPECT_EQ(ScheduleCancellable(*b, 2, &cancel).code(), absl::StatusCode::kCancelled);
+  b->Stop();
+  EXPECT_THAT(answers_.Batches(), IsEmpty());
 }
 
 TEST_F(BatcherTest, WithALatencySloARequestThatWouldFinishLateIsShedAtOnce) {
