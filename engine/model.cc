@@ -167,10 +167,8 @@ size_t Model::WeightBytes() const {
 absl::Status Model::Prepare(int64_t batch, int threads) const {
   if (threads <= 0) threads = omp_get_num_procs();
   if (!SplitsAcrossThreads(batch, threads)) return PlanFor(batch, threads).status();
-  // As Run cuts it: batch / threads items per lane, one more on the first ones.
-  RETURN_IF_ERROR(PlanFor(batch / threads, 1).status());
-  if (batch % threads != 0) RETURN_IF_ERROR(PlanFor(batch / threads + 1, 1).status());
-  return absl::OkStatus();
+  // As Run cuts it: batch / threads items per lane.
+  return PlanFor(batch / threads, 1).status();
 }
 
 absl::StatusOr<std::pair<size_t, size_t>> Model::ActivationBytes(int64_t batch) const {
@@ -192,8 +190,15 @@ absl::StatusOr<const Plan*> Model::PlanFor(int64_t batch, int threads) const {
 }
 
 bool Model::SplitsAcrossThreads(int64_t batch, int threads) const {
+  // Only an even split pays: the lanes wait for the fullest one, and one
+  // item more on a lane (9 items as 5 + 4 on 2 threads) costs more than
+  // the split gains (ResNet-50 and AlexNet at 9, 11 and 17 items on 2
+  // threads: 3-15% fewer images/s than one batch on both threads). Below 4
+  // items per thread, AlexNet's weight-bound fully connected layers lose
+  // by splitting (batch 2: 25%). docs/PERFORMANCE.md has the figures.
+  if (threads < 2 || batch < 4 * threads || batch % threads != 0) return false;
   // Items are independent when every output keeps the batch as dimension 0.
-  if (threads < 2 || batch < 4 * threads || graph_.nominal_batch != 1) return false;
+  if (graph_.nominal_batch != 1) return false;
   auto shapes = InferShapes(graph_, batch);
   if (!shapes.ok()) return false;
   for (const ValueInfo& out : graph_.outputs) {
@@ -221,7 +226,7 @@ absl::Status Model::Run(ExecutionContext& context, int64_t batch, absl::Span<con
   std::vector<const Plan*> plans(lanes);
   std::vector<int64_t> first(lanes + 1, 0);
   for (int l = 0; l < lanes; ++l) {
-    const int64_t count = batch / lanes + (l < batch % lanes ? 1 : 0);
+    const int64_t count = batch / lanes;  // SplitsAcrossThreads: lanes divide the batch
     first[l + 1] = first[l] + count;
     ASSIGN_OR_RETURN(plans[l], PlanFor(count, split ? 1 : threads));
   }

@@ -37,13 +37,16 @@ TEST(ExecutionTest, ContextsOnSeveralThreadsShareOneModelAndAgree) {
 TEST(ExecutionTest, LargeBatchesSplitAcrossThreadsGiveTheSameResults) {
   auto model = Model::Load("zoo:resnet20_cifar");
   ASSERT_TRUE(model.ok()) << model.status();
-  // 17 items on 2 threads: two single-threaded sub-batches of 9 and 8.
-  const std::vector<float> input = DeterministicInput(17 * 3 * 32 * 32);
-  std::vector<Tensor> one, two;
-  ASSERT_TRUE((*model)->Run(*(*model)->CreateContext(1), 17, input, &one).ok());
-  ASSERT_TRUE((*model)->Run(*(*model)->CreateContext(2), 17, input, &two).ok());
-  ASSERT_EQ(two[0].shape, (Shape{17, 10}));
-  EXPECT_THAT(two[0].data, ::testing::Pointwise(::testing::FloatNear(1e-4f), one[0].data));
+  // 18 items on 2 threads: two single-threaded sub-batches of 9; 17 items
+  // do not split evenly and run as one batch on both threads.
+  for (int64_t batch : {18, 17}) {
+    const std::vector<float> input = DeterministicInput(batch * 3 * 32 * 32);
+    std::vector<Tensor> one, two;
+    ASSERT_TRUE((*model)->Run(*(*model)->CreateContext(1), batch, input, &one).ok());
+    ASSERT_TRUE((*model)->Run(*(*model)->CreateContext(2), batch, input, &two).ok());
+    ASSERT_EQ(two[0].shape, (Shape{batch, 10}));
+    EXPECT_THAT(two[0].data, ::testing::Pointwise(::testing::FloatNear(1e-4f), one[0].data));
+  }
 }
 
 TEST(ExecutionTest, PlannerReusesActivationMemory) {
