@@ -23,47 +23,83 @@ struct EngineHandle {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
 };
 
-// Per-worker state: for each plan it has run, the activation buffers, the
-// primitive arguments bound to them, and one scratchpad shared by all steps.
+// Per-worker state: for each lane (a sub-batch running at once), one
+// activation arena and one scratchpad, and for each plan it has run, the
+// primitive arguments bound to them.
 struct ExecutionContext::Impl {
  public:
   Impl(const dnnl::engine& engine, int threads)
       : engine_(engine), stream_(engine), threads_(threads) {}
   int threads() const { return threads_; }
 
+  using Buffer = std::unique_ptr<uint8_t[], decltype(&std::free)>;
+  // A lane runs one plan at a time, so every plan it runs shares its
+  // buffers, grown to the largest plan yet: a context holds the memory of
+  // its largest batch, not the sum over every batch size it has served.
+  struct Lane {
+    Buffer arena{nullptr, &std::free};
+    Buffer scratchpad{nullptr, &std::free};
+    size_t arena_bytes = 0;
+    size_t scratchpad_bytes = 0;
+    int64_t generation = 0;  // bumped whenever a buffer moves
+  };
   struct Bound {
-    std::unique_ptr<uint8_t[], decltype(&std::free)> arena{nullptr, &std::free};
-    std::unique_ptr<uint8_t[], decltype(&std::free)> scratchpad{nullptr, &std::free};
+    int64_t generation = -1;  // of the lane's buffers that `args` point into
     std::vector<std::unordered_map<int, dnnl::memory>> args;  // one per step
-    uint8_t* slot(const Plan& plan, int index) const { return arena.get() + plan.slot_offset(index); }
   };
 
-  static std::unique_ptr<uint8_t[], decltype(&std::free)> Allocate(size_t bytes) {
+  static Buffer Allocate(size_t bytes) {
     constexpr size_t kAlign = 64;
     const size_t rounded = std::max<size_t>((bytes + kAlign - 1) / kAlign * kAlign, kAlign);
     return {static_cast<uint8_t*>(std::aligned_alloc(kAlign, rounded)), &std::free};
   }
 
-  // `lane` separates the memory of sub-batches running at once.
+  size_t memory_bytes() const {
+    size_t bytes = 0;
+    for (const Lane& l : lanes_) bytes += l.arena_bytes + l.scratchpad_bytes;
+    return bytes;
+  }
+
+  uint8_t* slot(const Plan& plan, int lane, int index) {
+    return lanes_[lane].arena.get() + plan.slot_offset(index);
+  }
+
+  // Makes `lane`'s buffers big enough for `plan` and binds its arguments to
+  // them. Allocates: call it for every lane before running lanes at once.
   Bound& BindTo(const Plan& plan, int lane = 0) {
+    if (static_cast<int>(lanes_.size()) <= lane) lanes_.resize(lane + 1);
+    Lane& l = lanes_[lane];
+    if (plan.arena_bytes() > l.arena_bytes || l.arena == nullptr) {
+      l.arena.reset();  // freed first: the old and new never coexist
+      l.arena = Allocate(plan.arena_bytes());
+      l.arena_bytes = plan.arena_bytes();
+      ++l.generation;
+    }
+    if (plan.max_scratchpad_bytes() > l.scratchpad_bytes || l.scratchpad == nullptr) {
+      l.scratchpad.reset();
+      l.scratchpad = Allocate(plan.max_scratchpad_bytes());
+      l.scratchpad_bytes = plan.max_scratchpad_bytes();
+      ++l.generation;
+    }
+    // Lanes running at once only find their (already bound) entries.
     auto it = bound_.find({&plan, lane});
-    if (it != bound_.end()) return it->second;
-    Bound& b = bound_[{&plan, lane}];
-    b.arena = Allocate(plan.arena_bytes());
-    b.scratchpad = Allocate(plan.max_scratchpad_bytes());
+    if (it != bound_.end() && it->second.generation == l.generation) return it->second;
+    Bound& b = it != bound_.end() ? it->second : bound_[{&plan, lane}];
+    b.args.clear();
     for (const PlanStep& step : plan.steps()) {
       std::unordered_map<int, dnnl::memory> args;
       for (const auto& [arg, ref] : step.args) {
         if (arg == DNNL_ARG_SCRATCHPAD) {
-          args[arg] = dnnl::memory(step.scratchpad, engine_, b.scratchpad.get());
+          args[arg] = dnnl::memory(step.scratchpad, engine_, l.scratchpad.get());
         } else if (ref.constant) {
           args[arg] = plan.constants()[ref.index];
         } else {
-          args[arg] = dnnl::memory(ref.md, engine_, b.slot(plan, ref.index));
+          args[arg] = dnnl::memory(ref.md, engine_, slot(plan, lane, ref.index));
         }
       }
       b.args.push_back(std::move(args));
     }
+    b.generation = l.generation;
     return b;
   }
 
@@ -74,7 +110,7 @@ struct ExecutionContext::Impl {
     Bound& bound = BindTo(plan, lane);
     // Copied rather than aliased, so the caller's buffer may be released or
     // reused as soon as Run returns, and any step may read the input slot.
-    std::memcpy(bound.slot(plan, plan.input_slot()), input, plan.batch() * per_item * sizeof(float));
+    std::memcpy(slot(plan, lane, plan.input_slot()), input, plan.batch() * per_item * sizeof(float));
     for (size_t i = 0; i < plan.steps().size(); ++i) {
       const PlanStep& step = plan.steps()[i];
       if (step.fill.has_value()) {
@@ -90,7 +126,7 @@ struct ExecutionContext::Impl {
     for (size_t o = 0; o < plan.outputs().size(); ++o) {
       const PlanOutput& out = plan.outputs()[o];
       const int64_t n = NumElements(out.shape);
-      std::memcpy(outputs[o].data.data() + first * (n / plan.batch()), bound.slot(plan, out.slot),
+      std::memcpy(outputs[o].data.data() + first * (n / plan.batch()), slot(plan, lane, out.slot),
                   n * sizeof(float));
     }
   }
@@ -104,6 +140,7 @@ struct ExecutionContext::Impl {
   dnnl::engine engine_;
   dnnl::stream stream_;
   std::vector<dnnl::stream> lane_streams_;
+  std::vector<Lane> lanes_;
   std::map<std::pair<const Plan*, int>, Bound> bound_;
   int threads_ = 0;
 };
@@ -115,6 +152,7 @@ std::string OneDnnVersion() {
 
 ExecutionContext::ExecutionContext(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ExecutionContext::~ExecutionContext() = default;
+size_t ExecutionContext::memory_bytes() const { return impl_->memory_bytes(); }
 int ExecutionContext::threads() const {
   return impl_->threads() > 0 ? impl_->threads() : omp_get_num_procs();
 }

@@ -30,9 +30,10 @@ class Plan;
 class WeightCache;
 struct EngineHandle;
 
-// Per-worker memory for running a Model: activations and scratchpad for each
-// batch size it has run. Not thread-safe: one context per thread. Created by
-// Model::CreateContext and valid only with that Model.
+// Per-worker memory for running a Model: an activation arena and a
+// scratchpad per lane (a sub-batch run at once), sized to the largest batch
+// it has run and shared by every batch size. Not thread-safe: one context
+// per thread. Created by Model::CreateContext and valid only with that Model.
 class ExecutionContext {
  public:
   ~ExecutionContext();
@@ -41,6 +42,8 @@ class ExecutionContext {
 
   // How many threads its runs use (all cores when it was created with 0).
   int threads() const;
+  // Bytes of activation arenas and scratchpads it holds now.
+  size_t memory_bytes() const;
 
  private:
   friend class Model;

@@ -1,5 +1,6 @@
 // Running models: contexts in parallel on one shared model, thread counts,
 // the classifier head, and run-time errors.
+#include <algorithm>
 #include <thread>
 
 #include "engine/classifier_head.h"
@@ -47,6 +48,32 @@ TEST(ExecutionTest, LargeBatchesSplitAcrossThreadsGiveTheSameResults) {
     ASSERT_EQ(two[0].shape, (Shape{batch, 10}));
     EXPECT_THAT(two[0].data, ::testing::Pointwise(::testing::FloatNear(1e-4f), one[0].data));
   }
+}
+
+TEST(ExecutionTest, AContextHoldsTheMemoryOfItsLargestBatchNotTheSumOverBatchSizes) {
+  auto model = Model::Load("zoo:resnet20_cifar");
+  ASSERT_TRUE(model.ok()) << model.status();
+  constexpr int64_t kItem = 3 * 32 * 32;
+  const std::vector<float> input = DeterministicInput(8 * kItem);
+  // Every size, growing then shrinking: each result matches a context that
+  // never ran anything else, so no plan reads another plan's stale binding.
+  auto shared = (*model)->CreateContext(1);
+  size_t largest_alone = 0, sum_alone = 0;
+  for (int64_t batch : {1, 3, 8, 2, 5, 8, 1}) {
+    const absl::Span<const float> items(input.data(), batch * kItem);
+    std::vector<Tensor> got, fresh;
+    ASSERT_TRUE((*model)->Run(*shared, batch, items, &got).ok());
+    auto alone = (*model)->CreateContext(1);
+    ASSERT_TRUE((*model)->Run(*alone, batch, items, &fresh).ok());
+    EXPECT_THAT(got[0].data, ::testing::Pointwise(::testing::FloatEq(), fresh[0].data)) << batch;
+    largest_alone = std::max(largest_alone, alone->memory_bytes());
+    sum_alone += alone->memory_bytes();
+  }
+  // The arena and the scratchpad each grow to their largest, which may come
+  // from different sizes, so allow a little over the largest single run;
+  // one buffer per batch size would hold about the sum (here ~2.4x).
+  EXPECT_LT(shared->memory_bytes(), largest_alone * 3 / 2)
+      << "largest alone " << largest_alone << ", sum " << sum_alone;
 }
 
 TEST(ExecutionTest, PlannerReusesActivationMemory) {
