@@ -25,7 +25,7 @@ class CancellableReactor : public grpc::ServerUnaryReactor {
   void set_on_cancel(std::function<void()> on_cancel);
 
   void OnCancel() override;
-  void OnDone() override { delete this; }
+  void OnDone() override;
 
  private:
   absl::Mutex mu_;
