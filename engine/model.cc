@@ -54,6 +54,15 @@ struct ExecutionContext::Impl {
     return {static_cast<uint8_t*>(std::aligned_alloc(kAlign, rounded)), &std::free};
   }
 
+  // Reallocates *buffer if it holds fewer than `bytes`; whether it moved.
+  static bool Grow(size_t bytes, Buffer* buffer, size_t* held) {
+    if (*buffer != nullptr && bytes <= *held) return false;
+    buffer->reset();  // freed first: the old and new never coexist
+    *buffer = Allocate(bytes);
+    *held = bytes;
+    return true;
+  }
+
   size_t memory_bytes() const {
     size_t bytes = 0;
     for (const Lane& l : lanes_) bytes += l.arena_bytes + l.scratchpad_bytes;
@@ -69,18 +78,8 @@ struct ExecutionContext::Impl {
   Bound& BindTo(const Plan& plan, int lane = 0) {
     if (static_cast<int>(lanes_.size()) <= lane) lanes_.resize(lane + 1);
     Lane& l = lanes_[lane];
-    if (plan.arena_bytes() > l.arena_bytes || l.arena == nullptr) {
-      l.arena.reset();  // freed first: the old and new never coexist
-      l.arena = Allocate(plan.arena_bytes());
-      l.arena_bytes = plan.arena_bytes();
-      ++l.generation;
-    }
-    if (plan.max_scratchpad_bytes() > l.scratchpad_bytes || l.scratchpad == nullptr) {
-      l.scratchpad.reset();
-      l.scratchpad = Allocate(plan.max_scratchpad_bytes());
-      l.scratchpad_bytes = plan.max_scratchpad_bytes();
-      ++l.generation;
-    }
+    if (Grow(plan.arena_bytes(), &l.arena, &l.arena_bytes)) ++l.generation;
+    if (Grow(plan.max_scratchpad_bytes(), &l.scratchpad, &l.scratchpad_bytes)) ++l.generation;
     // Lanes running at once only find their (already bound) entries.
     auto it = bound_.find({&plan, lane});
     if (it != bound_.end() && it->second.generation == l.generation) return it->second;

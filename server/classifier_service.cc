@@ -74,11 +74,7 @@ grpc::ServerUnaryReactor* ClassifierService::Classify(grpc::CallbackServerContex
   }
   metrics->inflight->Increment();
   auto* reactor = new CancellableReactor();
-  // A caller that cancels gives its queue slot back at once. Weak: the
-  // queued task owns the model, and a finished RPC need not keep it.
-  reactor->set_on_cancel([weak = std::weak_ptr<const ServedModel>(m)] {
-    if (auto model = weak.lock()) model->batcher->DropDead();
-  });
+  reactor->set_on_cancel(DropQueuedOnCancel(m));  // its queue slot comes back at once
   const ServedModel* model = m.get();
   const int64_t top_k = request->top_k() > 0 ? request->top_k() : kDefaultTopK;
   // The batcher's worker decodes the images, off the gRPC threads; the

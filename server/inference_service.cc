@@ -195,11 +195,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
   } else {
     metrics->preprocess_duration->Observe(absl::ToDoubleSeconds(absl::Now() - arrived));
   }
-  // A caller that cancels gives its queue slot back at once. Weak: the
-  // queued task owns the model, and a finished RPC need not keep it.
-  reactor->set_on_cancel([weak = std::weak_ptr<const ServedModel>(m)] {
-    if (auto model = weak.lock()) model->batcher->DropDead();
-  });
+  reactor->set_on_cancel(DropQueuedOnCancel(m));  // its queue slot comes back at once
   SubmitInfer(std::move(m), items, std::move(data),
               RequestDeadline(*context, model->default_timeout()),
               [context] { return context->IsCancelled(); },

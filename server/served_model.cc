@@ -194,6 +194,12 @@ void SubmitInfer(std::shared_ptr<const ServedModel> model, int64_t items, std::v
   }
 }
 
+std::function<void()> DropQueuedOnCancel(const std::shared_ptr<const ServedModel>& model) {
+  return [weak = std::weak_ptr<const ServedModel>(model)] {
+    if (auto m = weak.lock()) m->batcher->DropDead();
+  };
+}
+
 absl::StatusOr<std::shared_ptr<ServedModel>> LoadServedModel(const LoadSpec& spec) {
   auto m = std::make_shared<ServedModel>();
   m->name = spec.name;

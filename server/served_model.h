@@ -74,6 +74,11 @@ void SubmitInfer(std::shared_ptr<const ServedModel> model, int64_t items, std::v
                  absl::Time deadline, std::function<bool()> is_cancelled, InferDone done,
                  std::function<absl::Status(int64_t item, float* out)> decode_item = nullptr);
 
+// What an inference RPC runs when its caller cancels: the model's queue
+// drops the request at once (Batcher::DropDead). Holds the model weakly:
+// the queued task owns it, and a finished RPC need not keep it alive.
+std::function<void()> DropQueuedOnCancel(const std::shared_ptr<const ServedModel>& model);
+
 // Loads, checks against the config, creates the instances, warms up every
 // instance at the config's warmup batch sizes, and starts the batcher.
 // INVALID_ARGUMENT when the config does not fit the model; the engine's

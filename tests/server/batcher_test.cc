@@ -309,7 +309,9 @@ TEST_F(BatcherTest, ARequestCancelledBeforeItIsQueuedIsRefused) {
   Runner runner(&answers_);
   auto b = Make({.max_batch_size = 8}, runner);
   std::atomic<bool> cancel{true};
-  EXPECT_EQ(ScheduleCancellable(*b, 2, &cancel).code(), absl::StatusCode::kCancelled);
+  const absl::Status refused = ScheduleCancellable(*b, 2, &cancel);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("cancelled before it was queued"));
   b->Stop();
   EXPECT_THAT(answers_.Batches(), IsEmpty());
 }
