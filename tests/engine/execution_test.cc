@@ -50,6 +50,25 @@ TEST(ExecutionTest, LargeBatchesSplitAcrossThreadsGiveTheSameResults) {
   }
 }
 
+TEST(ExecutionTest, ABatchAgreesWithItsImagesOneAtATime) {
+  // oneDNN picks kernels and blockings by batch size: each item of a batch
+  // must give the logits it gives alone.
+  auto model = Model::Load("zoo:resnet20_cifar");
+  ASSERT_TRUE(model.ok()) << model.status();
+  constexpr int64_t kItem = 3 * 32 * 32;
+  const std::vector<float> input = DeterministicInput(3 * kItem);
+  auto ctx = (*model)->CreateContext(1);
+  std::vector<Tensor> batch;
+  ASSERT_TRUE((*model)->Run(*ctx, 3, input, &batch).ok());
+  for (int64_t i = 0; i < 3; ++i) {
+    const std::vector<float> one_input(input.begin() + i * kItem, input.begin() + (i + 1) * kItem);
+    std::vector<Tensor> one;
+    ASSERT_TRUE((*model)->Run(*ctx, 1, one_input, &one).ok());
+    const std::vector<float> row(batch[0].data.begin() + i * 10, batch[0].data.begin() + (i + 1) * 10);
+    EXPECT_THAT(row, ::testing::Pointwise(::testing::FloatNear(1e-4f), one[0].data)) << "item " << i;
+  }
+}
+
 TEST(ExecutionTest, AContextHoldsTheMemoryOfItsLargestBatchNotTheSumOverBatchSizes) {
   auto model = Model::Load("zoo:resnet20_cifar");
   ASSERT_TRUE(model.ok()) << model.status();
