@@ -21,4 +21,6 @@ COPY --from=build /src/models /models
 USER 10001
 EXPOSE 8000 8001
 HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 CMD ["cnnserve-client", "health", "--server=127.0.0.1:8001"]
-ENTRYPOINT ["cnnserve", "--model_repository=/models"]
+# A container has a cgroup of its own: inference threads run only on cycles
+# the RPC threads leave (--batch_thread_policy=idle; --helpfull says more).
+ENTRYPOINT ["cnnserve", "--model_repository=/models", "--batch_thread_policy=idle"]

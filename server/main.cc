@@ -54,6 +54,11 @@ ABSL_FLAG(std::string, auth_token_file, "",
 ABSL_FLAG(std::string, control_token_file, "",
           "File holding a bearer token the repository control calls must present");
 ABSL_FLAG(int, exit_timeout_secs, 30, "On SIGTERM/SIGINT, how long to wait for accepted requests");
+ABSL_FLAG(std::string, batch_thread_policy, "nice",
+          "How inference threads yield to the RPC threads: nice (nice +5) or idle (SCHED_IDLE: they "
+          "run only when no other thread of the server's cgroup wants a core, so refusals and health "
+          "checks never wait behind a batch; for a server with its own cgroup, as in a container, "
+          "not on a shared host, where any busy process would starve inference)");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(bool, access_log, false, "Log every ModelInfer: model, version, code, items, timings, peer");
 
@@ -67,6 +72,13 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  absl::StatusOr<cs::BatchThreadPolicy> policy =
+      cs::ParseBatchThreadPolicy(absl::GetFlag(FLAGS_batch_thread_policy));
+  if (!policy.ok()) {
+    cs::Log(cs::Severity::kError, "bad flag", {{"reason", std::string(policy.status().message())}});
+    return 2;
+  }
+  cs::SetBatchThreadPolicy(*policy);
   // Before any thread starts: every thread inherits it.
   cs::UseShortSchedulerSlices();
   // One malloc arena per core instead of glibc's 8 per core: request buffers (600 KB

@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+
+#include "absl/strings/str_cat.h"
 
 namespace cnnserve::server {
 namespace {
@@ -47,6 +50,17 @@ void SetThisThread(pid_t tid, int nice) {
 
 pid_t ThisThread() { return static_cast<pid_t>(syscall(SYS_gettid)); }
 
+std::atomic<BatchThreadPolicy> batch_policy{BatchThreadPolicy::kNice};
+
+// SCHED_IDLE for the calling thread; false if the kernel refused it.
+bool MakeThisThreadIdle(pid_t tid) {
+  SchedAttr attr{};
+  attr.size = sizeof(attr);
+  attr.sched_policy = SCHED_IDLE;
+  attr.sched_runtime = kShortSliceNanos;
+  return syscall(SYS_sched_setattr, tid, &attr, 0u) == 0;
+}
+
 }  // namespace
 
 void UseShortSchedulerSlices() {
@@ -54,8 +68,18 @@ void UseShortSchedulerSlices() {
   SetThisThread(tid, CurrentNice(tid));
 }
 
+absl::StatusOr<BatchThreadPolicy> ParseBatchThreadPolicy(absl::string_view name) {
+  if (name == "nice") return BatchThreadPolicy::kNice;
+  if (name == "idle") return BatchThreadPolicy::kIdle;
+  return absl::InvalidArgumentError(
+      absl::StrCat("batch thread policy '", name, "': expected 'nice' or 'idle'"));
+}
+
+void SetBatchThreadPolicy(BatchThreadPolicy policy) { batch_policy.store(policy); }
+
 void RunBelowServingThreads() {
   const pid_t tid = ThisThread();
+  if (batch_policy.load() == BatchThreadPolicy::kIdle && MakeThisThreadIdle(tid)) return;
   SetThisThread(tid, std::min(19, CurrentNice(tid) + kInferenceNiceness));
 }
 

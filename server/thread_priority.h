@@ -14,6 +14,9 @@
 #ifndef CNNSERVE_SERVER_THREAD_PRIORITY_H_
 #define CNNSERVE_SERVER_THREAD_PRIORITY_H_
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
 namespace cnnserve::server {
 
 // The calling thread, and the threads it starts afterwards (they inherit
@@ -22,10 +25,25 @@ namespace cnnserve::server {
 // a load generator that shares the server's cores.
 void UseShortSchedulerSlices();
 
-// Called once on each batcher worker before its first batch: nice +5 (so
-// that refusals, health checks and metrics scrapes go ahead of batches when
-// inference saturates the cores) with the short slice. The OpenMP threads
-// the worker starts inherit both.
+// How batch threads yield to the serving threads (--batch_thread_policy).
+enum class BatchThreadPolicy {
+  // nice +5 with the short slice: the default, safe on a shared host.
+  kNice,
+  // SCHED_IDLE: a batch thread runs only when no other thread of its cgroup
+  // wants the core, so a woken RPC thread preempts it at once. For a
+  // server with a cgroup of its own (a container): on a shared host any
+  // busy process would starve inference.
+  kIdle,
+};
+// "nice" or "idle"; anything else is an InvalidArgument naming both.
+absl::StatusOr<BatchThreadPolicy> ParseBatchThreadPolicy(absl::string_view name);
+// Process-wide; main sets it before any model loads.
+void SetBatchThreadPolicy(BatchThreadPolicy policy);
+
+// Called once on each batcher worker before its first batch: the policy
+// above, so that refusals, health checks and metrics scrapes go ahead of
+// batches when inference saturates the cores. The OpenMP threads the
+// worker starts inherit it.
 void RunBelowServingThreads();
 
 }  // namespace cnnserve::server

@@ -1,5 +1,6 @@
 #include "server/thread_priority.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -78,6 +79,29 @@ TEST(ThreadPriorityTest, BatchThreadsRunFiveNiceLowerWithAShortSlice) {
     EXPECT_EQ(o.slice, 100000);
     EXPECT_EQ(o.child_slice, 100000);
   }
+}
+
+TEST(ThreadPriorityTest, IdleBatchThreadsRunUnderSchedIdleAndTheirThreadsInheritIt) {
+  SetBatchThreadPolicy(BatchThreadPolicy::kIdle);
+  int policy = -1, child_policy = -1;
+  std::thread worker([&] {
+    RunBelowServingThreads();
+    policy = sched_getscheduler(0);
+    std::thread child([&] { child_policy = sched_getscheduler(0); });
+    child.join();
+  });
+  worker.join();
+  SetBatchThreadPolicy(BatchThreadPolicy::kNice);
+  EXPECT_EQ(policy, SCHED_IDLE);
+  EXPECT_EQ(child_policy, SCHED_IDLE);
+}
+
+TEST(ThreadPriorityTest, PolicyNamesAreNiceAndIdle) {
+  EXPECT_EQ(ParseBatchThreadPolicy("nice").value(), BatchThreadPolicy::kNice);
+  EXPECT_EQ(ParseBatchThreadPolicy("idle").value(), BatchThreadPolicy::kIdle);
+  const auto bad = ParseBatchThreadPolicy("realtime");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "batch thread policy 'realtime': expected 'nice' or 'idle'");
 }
 
 }  // namespace
