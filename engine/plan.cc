@@ -76,9 +76,10 @@ dnnl::primitive_attr Attr(const std::vector<PostOp>& post_ops = {}) {
 // Whether convolutions keep activations in 16-channel blocks (nChw16c)
 // rather than the layout oneDNN picks (format_tag::any). On AVX-512,
 // oneDNN 2.6 picks NHWC for its brgemm kernels; its direct kernels on
-// nChw16c are faster from two images on (ResNet-50 3-10%, ResNet-18 up to
-// 12%, AlexNet and VGG-16 the same or better) and within 2% for one image;
-// docs/PERFORMANCE.md has the figures. Elsewhere (AVX2: 8-channel blocks)
+// nChw16c are faster from two images on (ResNet-50 up to 10%, ResNet-18 up
+// to 12%, AlexNet the same or better; VGG-16 the same except about 4% slower
+// at batch 8 on one thread) and within 2% for one image; docs/PERFORMANCE.md
+// has the figures. Elsewhere (AVX2: 8-channel blocks)
 // it was not measured, so oneDNN chooses.
 bool BlockedActivations() {
   static const bool avx512 = [] {
