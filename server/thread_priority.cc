@@ -7,9 +7,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <string>
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
+#include "server/log.h"
 
 namespace cnnserve::server {
 namespace {
@@ -79,7 +84,17 @@ void SetBatchThreadPolicy(BatchThreadPolicy policy) { batch_policy.store(policy)
 
 void RunBelowServingThreads() {
   const pid_t tid = ThisThread();
-  if (batch_policy.load() == BatchThreadPolicy::kIdle && MakeThisThreadIdle(tid)) return;
+  if (batch_policy.load() == BatchThreadPolicy::kIdle) {
+    if (MakeThisThreadIdle(tid)) return;
+    // A seccomp profile or an old kernel may refuse it: say so once, since
+    // the operator asked for idle and gets nice.
+    const int error = errno;
+    static std::once_flag warned;
+    std::call_once(warned, [error] {
+      Log(Severity::kWarning, "SCHED_IDLE refused; batch threads run at nice +5 instead",
+          {{"reason", std::strerror(error)}});
+    });
+  }
   SetThisThread(tid, std::min(19, CurrentNice(tid) + kInferenceNiceness));
 }
 
