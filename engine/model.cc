@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/fresh_thread.h"
 #include "engine/onnx_import.h"
 #include "engine/passes.h"
 #include "engine/plan.h"
@@ -218,9 +219,14 @@ absl::StatusOr<const Plan*> Model::PlanFor(int64_t batch, int threads) const {
   absl::MutexLock lock(&mu_);
   auto it = plans_.find({batch, threads});
   if (it != plans_.end()) return it->second.get();
-  // Primitives created now split their work for this many threads.
-  omp_set_num_threads(threads);
-  ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, Plan::Compile(graph_, batch, engine_->engine, weights_.get()));
+  // Compiled on a thread of its own: the weight reorders it runs start
+  // OpenMP threads that must not outlive it (engine/fresh_thread.h).
+  WeightCache* weights = weights_.get();
+  ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, RunOnFreshThread([&] {
+                     // Primitives created now split their work for this many threads.
+                     omp_set_num_threads(threads);
+                     return Plan::Compile(graph_, batch, engine_->engine, weights);
+                   }));
   const Plan* raw = plan.get();
   plans_[{batch, threads}] = std::move(plan);
   return raw;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "engine/fresh_thread.h"
 #include "prometheus/gauge.h"
 #include "server/log.h"
 
@@ -267,7 +268,10 @@ absl::Status ModelRepository::Reconcile(const std::string& name, bool force) {
     const absl::Time start = absl::Now();
     LoadSpec spec{dir.string(), name, v, *config, fp, options_.metrics, options_.clock,
                   options_.max_image_pixels, options_.autotune_budget};
-    absl::StatusOr<std::shared_ptr<ServedModel>> loaded = LoadServedModel(spec);
+    // On a thread of its own, as the OpenMP threads that the load's warm-up
+    // runs start must not outlive it (engine/fresh_thread.h).
+    absl::StatusOr<std::shared_ptr<ServedModel>> loaded =
+        engine::RunOnFreshThread([&] { return LoadServedModel(spec); });
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
     if (loaded.ok()) {
       (*loaded)->metrics->load_duration->Set(seconds);

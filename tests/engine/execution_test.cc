@@ -1,6 +1,8 @@
 // Running models: contexts in parallel on one shared model, thread counts,
 // the classifier head, and run-time errors.
 #include <algorithm>
+#include <filesystem>
+#include <iterator>
 #include <thread>
 
 #include "engine/classifier_head.h"
@@ -67,6 +69,29 @@ TEST(ExecutionTest, ABatchAgreesWithItsImagesOneAtATime) {
     const std::vector<float> row(batch[0].data.begin() + i * 10, batch[0].data.begin() + (i + 1) * 10);
     EXPECT_THAT(row, ::testing::Pointwise(::testing::FloatNear(1e-4f), one[0].data)) << "item " << i;
   }
+}
+
+int ThreadsInProcess() {
+  return static_cast<int>(std::distance(std::filesystem::directory_iterator("/proc/self/task"),
+                                        std::filesystem::directory_iterator()));
+}
+
+TEST(ExecutionTest, LoadingAndCompilingLeaveNoOpenMpThreadsBehind) {
+  // libgomp keeps a pool of threads for each thread that ran a parallel
+  // region; more pool threads than cores make every primitive pay a futex
+  // wake-up (engine/fresh_thread.h). Compiling must not leave the loading
+  // thread with a pool, only running a batch on 2 threads may.
+  std::thread([] {
+    const int before = ThreadsInProcess();
+    auto model = Model::Load("zoo:resnet20_cifar");
+    ASSERT_TRUE(model.ok()) << model.status();
+    ASSERT_TRUE((*model)->Prepare(1, 2).ok());
+    ASSERT_TRUE((*model)->Prepare(3, 2).ok());
+    EXPECT_EQ(ThreadsInProcess(), before);
+    std::vector<Tensor> out;
+    ASSERT_TRUE((*model)->Run(*(*model)->CreateContext(2), 1, DeterministicInput(3 * 32 * 32), &out).ok());
+    EXPECT_EQ(ThreadsInProcess(), before + 1) << "the running thread keeps one OpenMP thread";
+  }).join();
 }
 
 TEST(ExecutionTest, AContextHoldsTheMemoryOfItsLargestBatchNotTheSumOverBatchSizes) {
