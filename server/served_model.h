@@ -23,6 +23,7 @@
 #include "engine/model.h"
 #include "server/autotune.h"
 #include "server/batcher.h"
+#include "server/idle_exit_thread.h"
 #include "server/metrics.h"
 
 namespace cnnserve::server {
@@ -40,6 +41,9 @@ struct ServedModel {
   std::unique_ptr<engine::Model> model;
   std::vector<std::unique_ptr<engine::ExecutionContext>> contexts;  // one per instance
   std::optional<TuneChoice> autotune;  // when instance_group { count: 0 }
+  // Per instance: where a batch on 2 or more threads runs (null for one
+  // thread), so that its OpenMP threads end when the model is idle.
+  std::vector<std::unique_ptr<IdleExitThread>> runners;
   // Declared last so it is destroyed first: it drains while the model lives.
   std::unique_ptr<Batcher> batcher;
 

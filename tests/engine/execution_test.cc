@@ -1,8 +1,6 @@
 // Running models: contexts in parallel on one shared model, thread counts,
 // the classifier head, and run-time errors.
 #include <algorithm>
-#include <filesystem>
-#include <iterator>
 #include <thread>
 
 #include "engine/classifier_head.h"
@@ -10,6 +8,7 @@
 #include "engine/zoo.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/process_threads.h"
 
 namespace cnnserve::engine {
 namespace {
@@ -69,11 +68,6 @@ TEST(ExecutionTest, ABatchAgreesWithItsImagesOneAtATime) {
     const std::vector<float> row(batch[0].data.begin() + i * 10, batch[0].data.begin() + (i + 1) * 10);
     EXPECT_THAT(row, ::testing::Pointwise(::testing::FloatNear(1e-4f), one[0].data)) << "item " << i;
   }
-}
-
-int ThreadsInProcess() {
-  return static_cast<int>(std::distance(std::filesystem::directory_iterator("/proc/self/task"),
-                                        std::filesystem::directory_iterator()));
 }
 
 TEST(ExecutionTest, LoadingAndCompilingLeaveNoOpenMpThreadsBehind) {
