@@ -42,7 +42,7 @@ TEST(IdleExitThreadTest, RunsTheWorkOnItsThreadAndReturnsWhenItIsDone) {
 
 TEST(IdleExitThreadTest, EndsWithItsOpenMpThreadsWhenIdleAndStartsAgainOnDemand) {
   const int before = ThreadsInProcess();
-  IdleExitThread runner(absl::Milliseconds(300));
+  IdleExitThread runner(absl::Seconds(1));
   std::atomic<int> team{0};
   for (int round = 0; round < 2; ++round) {
     team = 0;
