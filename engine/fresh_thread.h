@@ -24,29 +24,17 @@ namespace cnnserve::engine {
 // exception fn throws is rethrown here.
 template <typename Fn>
 std::invoke_result_t<Fn&> RunOnFreshThread(Fn&& fn) {
-  using Result = std::invoke_result_t<Fn&>;
+  std::optional<std::invoke_result_t<Fn&>> result;
   std::exception_ptr error;
-  if constexpr (std::is_void_v<Result>) {
-    std::thread([&] {
-      try {
-        fn();
-      } catch (...) {
-        error = std::current_exception();
-      }
-    }).join();
-    if (error) std::rethrow_exception(error);
-  } else {
-    std::optional<Result> result;
-    std::thread([&] {
-      try {
-        result.emplace(fn());
-      } catch (...) {
-        error = std::current_exception();
-      }
-    }).join();
-    if (error) std::rethrow_exception(error);
-    return *std::move(result);
-  }
+  std::thread([&] {
+    try {
+      result.emplace(fn());
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }).join();
+  if (error) std::rethrow_exception(error);
+  return *std::move(result);
 }
 
 }  // namespace cnnserve::engine

@@ -303,19 +303,19 @@ absl::StatusOr<std::shared_ptr<ServedModel>> LoadServedModel(const LoadSpec& spe
   ModelMetrics* metrics = m->metrics;
   options.on_shed = [metrics] { metrics->slo_shed->Increment(); };
   std::vector<engine::ExecutionContext*> contexts;
+  // Idle this long, an instance's OpenMP threads end (idle_exit_thread.h);
+  // the next batch starts them again in about 0.1 ms. Under TSan they live
+  // until unload: TSan cannot see libgomp's barriers, and only the stacks
+  // of live or just-ended threads show the libgomp frames that
+  // tests/tsan.supp suppresses.
+#if defined(__SANITIZE_THREAD__)
+  constexpr absl::Duration kIdleBeforeExit = absl::Hours(1);
+#else
+  constexpr absl::Duration kIdleBeforeExit = absl::Milliseconds(200);
+#endif
   std::vector<IdleExitThread*> runners;
   for (auto& c : m->contexts) {
     contexts.push_back(c.get());
-    // Idle this long, an instance's OpenMP threads end (idle_exit_thread.h);
-    // the next batch starts them again in about 0.1 ms. Under TSan they
-    // live until unload: TSan cannot see libgomp's barriers, and only the
-    // stacks of live or just-ended threads show the libgomp frames that
-    // tests/tsan.supp suppresses.
-#if defined(__SANITIZE_THREAD__)
-    constexpr absl::Duration kIdleBeforeExit = absl::Hours(1);
-#else
-    constexpr absl::Duration kIdleBeforeExit = absl::Milliseconds(200);
-#endif
     m->runners.push_back(c->threads() > 1 ? std::make_unique<IdleExitThread>(kIdleBeforeExit) : nullptr);
     runners.push_back(m->runners.back().get());
   }

@@ -8,10 +8,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
-#include <string>
-#include <cstdint>
 
 #include "absl/strings/str_cat.h"
 #include "server/log.h"
