@@ -17,14 +17,6 @@
 namespace cnnserve::server {
 namespace {
 
-// Waits (up to 10 s) for the process to have `want` threads.
-bool ThreadsComeBackTo(int want) {
-  for (int i = 0; i < 1000 && ThreadsInProcess() != want; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return ThreadsInProcess() == want;
-}
-
 TEST(IdleExitThreadTest, RunsTheWorkOnItsThreadAndReturnsWhenItIsDone) {
   IdleExitThread runner(absl::Seconds(10));
   std::thread::id first, second;

@@ -9,7 +9,9 @@
 #include <fstream>
 
 #include "gmock/gmock.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "tests/process_threads.h"
 
 namespace cnnserve::server {
 namespace {
@@ -103,6 +105,30 @@ TEST_F(RepositoryTest, AZooModelNeedsOnlyItsConfig) {
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ((*m)->version, 1);
   EXPECT_EQ((*m)->max_batch_size(), 4);
+}
+
+TEST_F(RepositoryTest, AModelOnTwoThreadsHoldsNoOpenMpThreadsOnceIdle) {
+  // libgomp sleeps between layers while the process holds more OpenMP
+  // threads than cores (server/idle_exit_thread.h): an idle model must not
+  // keep the ones its batches started, nor its load the ones it used.
+  Write(root_ / "r20" / "config.pbtxt",
+        "platform: \"zoo\"\nzoo: \"resnet20_cifar\"\nmax_batch_size: 4\n"
+        "instance_group { count: 1  threads: 2 }\n");
+  const int before = ThreadsInProcess();
+  Open(ModelControlMode::kNone);
+  auto m = repo_->Find("r20", "");
+  ASSERT_TRUE(m.ok()) << m.status();
+  std::atomic<bool> ok{false};
+  absl::Notification answered;
+  SubmitInfer(*m, 1, std::vector<float>(3 * 32 * 32), absl::InfiniteFuture(), nullptr,
+              [&](auto out, auto, auto) {
+                ok = out.ok();
+                answered.Notify();
+              });
+  answered.WaitForNotification();
+  EXPECT_TRUE(ok);
+  // Left: the batcher's worker, waiting for the next batch.
+  EXPECT_TRUE(ThreadsComeBackTo(before + 1)) << ThreadsInProcess() << " threads, want " << before + 1;
 }
 
 TEST_F(RepositoryTest, PollLoadsANewVersionAndRetiresTheOldOne) {
