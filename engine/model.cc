@@ -197,6 +197,12 @@ std::unique_ptr<ExecutionContext> Model::CreateContext(int threads) const {
       new ExecutionContext(std::make_unique<ExecutionContext::Impl>(engine_->engine, threads)));
 }
 
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Model::Kernels(
+    int64_t batch, int threads) const {
+  ASSIGN_OR_RETURN(const Plan* plan, PlanFor(batch, threads));
+  return plan->Kernels();
+}
+
 size_t Model::WeightBytes() const {
   absl::MutexLock lock(&mu_);
   return weights_->bytes();

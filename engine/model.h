@@ -82,6 +82,12 @@ class Model {
   // liveness planner), and what it would need with no reuse.
   absl::StatusOr<std::pair<size_t, size_t>> ActivationBytes(int64_t batch) const;
 
+  // The oneDNN implementation each step of the plan for `batch` on
+  // `threads` (0: all) runs, as (node name, kernel) in execution order:
+  // which convolutions run as Winograd, which fell back to reference code.
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Kernels(int64_t batch,
+                                                                           int threads = 0) const;
+
   // Bytes of weights held in the layouts the compiled plans use (a weight
   // two plans want in different layouts counts twice).
   size_t WeightBytes() const;

@@ -57,7 +57,9 @@ class WeightCache {
                    const dnnl::memory::desc& md, const dnnl::engine& engine,
                    dnnl::stream& stream);
   size_t bytes() const { return bytes_; }
-  // Whether a version of `source` is cached (so its plain copy may go).
+  // Whether a version of `source` that other layouts can be reordered from
+  // is cached, so its plain copy may go. Winograd's transformed weights
+  // cannot be reordered back, so they alone do not count.
   bool Holds(const Tensor& source) const;
 
  private:
@@ -76,6 +78,9 @@ class Plan {
   const std::vector<PlanStep>& steps() const { return steps_; }
   const std::vector<PlanOutput>& outputs() const { return outputs_; }
   const std::vector<dnnl::memory>& constants() const { return constants_; }
+  // Each step's label and the oneDNN implementation it runs
+  // ("jit_wino_4x3:avx512_core"; "fill" for a fill), in order.
+  std::vector<std::pair<std::string, std::string>> Kernels() const;
   size_t max_scratchpad_bytes() const { return max_scratchpad_bytes_; }
   // Byte offset of each activation slot in the arena, and the arena's size:
   // the peak of live activations, after reuse.

@@ -1,7 +1,10 @@
-// cnnserve-inspect: per-layer table of a model after the graph passes.
+// cnnserve-inspect: per-layer table of a model after the graph passes, with
+// the oneDNN kernel each layer runs at that batch size on all cores.
 //   cnnserve-inspect MODEL [--batch=N]
 #include <cstdio>
 #include <iostream>
+#include <map>
+#include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -26,10 +29,14 @@ int main(int argc, char** argv) {
   }
   auto layers = cnnserve::engine::GraphCost((*model)->graph(), batch);
   auto arena = (*model)->ActivationBytes(batch);
-  if (!layers.ok() || !arena.ok()) {
-    std::cerr << "error: " << (layers.ok() ? arena.status() : layers.status()).message() << "\n";
-    return 1;
+  auto steps = (*model)->Kernels(batch);
+  for (const absl::Status& s : {layers.status(), arena.status(), steps.status()}) {
+    if (!s.ok()) {
+      std::cerr << "error: " << s.message() << "\n";
+      return 1;
+    }
   }
+  const std::map<std::string, std::string> kernels(steps->begin(), steps->end());
   int64_t params = 0, macs = 0, acts = 0;
   for (const auto& l : *layers) {
     params += l.params;
@@ -37,14 +44,17 @@ int main(int argc, char** argv) {
     acts += l.activation_bytes;
   }
   auto pct = [](int64_t part, int64_t whole) { return whole ? 100.0 * part / whole : 0.0; };
-  std::printf("%-28s %-22s %-18s %12s %6s %14s %6s %12s %6s\n", "layer", "op", "output", "params",
-              "%", "MACs", "%", "act bytes", "%");
+  std::printf("%-28s %-22s %-18s %12s %6s %14s %6s %12s %6s  %s\n", "layer", "op", "output",
+              "params", "%", "MACs", "%", "act bytes", "%", "kernel");
   for (const auto& l : *layers) {
-    std::printf("%-28.28s %-22.22s %-18s %12lld %5.1f%% %14lld %5.1f%% %12lld %5.1f%%\n",
+    // Layers folded into another step's kernel (a fused Relu) have none.
+    const auto kernel = kernels.find(l.name);
+    std::printf("%-28.28s %-22.22s %-18s %12lld %5.1f%% %14lld %5.1f%% %12lld %5.1f%%  %s\n",
                 l.name.c_str(), l.op.c_str(), cnnserve::engine::ShapeToString(l.output).c_str(),
                 static_cast<long long>(l.params), pct(l.params, params),
                 static_cast<long long>(l.macs), pct(l.macs, macs),
-                static_cast<long long>(l.activation_bytes), pct(l.activation_bytes, acts));
+                static_cast<long long>(l.activation_bytes), pct(l.activation_bytes, acts),
+                kernel == kernels.end() ? "-" : kernel->second.c_str());
   }
   std::printf("\ntotal: %zu layers, %lld parameters (%.1f MB fp32), %.3f GMACs, %.1f MB activations "
               "at batch %lld\n",

@@ -1,10 +1,11 @@
 // Each engine op, compiled to oneDNN, against a naive reference loop on
 // random data: Conv (groups, strides, dilations, asymmetric pads, fused
-// Relu), MaxPool (pads, ceil_mode), Flatten, Gemm, and a Pad that is not
-// folded away.
+// Relu, Winograd), MaxPool (pads, ceil_mode), Flatten, Gemm, and a Pad that
+// is not folded away.
 #include <algorithm>
 #include <limits>
 #include <random>
+#include <string>
 
 #include "engine/model.h"
 #include "gtest/gtest.h"
@@ -148,6 +149,63 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{1, 2, 1, {1, 0}, {2, 1}, true},    // stride, asymmetric pads, ceil
                       Case{2, 1, 2, {2, 2}, {2, 2}, true}));  // dilation
 
+// A 3x3 convolution with bias whose output is the size of its input.
+ConvParams SameSizeConv3x3() {
+  ConvParams conv;
+  conv.kernel = {3, 3};
+  conv.strides = {1, 1};
+  conv.dilations = {1, 1};
+  conv.pads_begin = {1, 1};
+  conv.pads_end = {1, 1};
+  conv.has_bias = true;
+  return conv;
+}
+
+// What oneDNN 2.6 calls avx512_core, which its fp32 Winograd kernels need.
+bool IsAvx512() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+}
+
+// A 3x3, stride-1 convolution with an output of 28x28 or more runs as
+// Winograd; at 14x14 it stays direct (engine/plan.cc, UsesWinograd). Batch 1
+// and batch 3 take different Winograd kernels whose weights are in different
+// layouts: the second plan must still find weights to transform.
+TEST(WinogradTest, LargeThreeByThreeConvRunsAsWinogradAndMatchesNaiveLoop) {
+  if (!IsAvx512()) GTEST_SKIP() << "oneDNN 2.6 has fp32 Winograd kernels only for AVX-512";
+  std::mt19937 rng(11);
+  const int64_t c = 16, oc = 32;
+  const ConvParams conv = SameSizeConv3x3();
+  for (const int64_t hw : {28, 14}) {
+    SCOPED_TRACE(hw);
+    Graph g;
+    g.inputs.push_back({"x", {-1, c, hw, hw}});
+    g.initializers["cw"] = {{oc, c, 3, 3}, Random(oc * c * 9, rng)};
+    g.initializers["cb"] = {{oc}, Random(oc, rng)};
+    g.nodes.push_back({"conv", {"x", "cw", "cb"}, {"c"}, conv});
+    g.nodes.push_back({"relu", {"c"}, {"y"}, EltwiseParams{}});
+    g.outputs.push_back({"y", {-1, oc, hw, hw}});
+    const Tensor cw = g.initializers["cw"], cb = g.initializers["cb"];
+    auto model = Model::FromGraph(g);
+    ASSERT_TRUE(model.ok()) << model.status();
+    auto ctx = (*model)->CreateContext();
+    for (const int64_t n : {1, 3}) {
+      SCOPED_TRACE(n);
+      auto kernels = (*model)->Kernels(n);
+      ASSERT_TRUE(kernels.ok()) << kernels.status();
+      std::string conv_kernel;
+      for (const auto& [label, kernel] : *kernels) {
+        if (label == "conv") conv_kernel = kernel;
+      }
+      EXPECT_EQ(conv_kernel.find("wino") != std::string::npos, hw == 28) << conv_kernel;
+      Tensor x{{n, c, hw, hw}, Random(n * c * hw * hw, rng)};
+      std::vector<Tensor> out;
+      ASSERT_TRUE((*model)->Run(*ctx, n, x.data, &out).ok());
+      ExpectNear(out[0].data, Conv(x, cw, cb, conv, true).data);
+    }
+  }
+}
+
 Tensor Pad(const Tensor& x, const PadParams& p) {
   const int64_t n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
   const int64_t oh = h + p.pads_begin[0] + p.pads_end[0], ow = w + p.pads_begin[1] + p.pads_end[1];
@@ -167,13 +225,7 @@ class PadReferenceTest : public ::testing::TestWithParam<float> {};
 TEST_P(PadReferenceTest, UnfoldedPadMatchesNaiveLoop) {
   std::mt19937 rng(7);
   const int64_t n = 2, c = 3, h = 7, w = 6, oc = 8;
-  ConvParams conv;
-  conv.kernel = {3, 3};
-  conv.strides = {1, 1};
-  conv.dilations = {1, 1};
-  conv.pads_begin = {1, 1};
-  conv.pads_end = {1, 1};
-  conv.has_bias = true;
+  const ConvParams conv = SameSizeConv3x3();
   const PadParams pad{{2, 0}, {1, 3}, GetParam()};
   PoolParams pool;
   pool.kernel = {2, 2};
