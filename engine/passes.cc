@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -212,11 +213,27 @@ int FusePostOps(Graph& graph) {
   return fused;
 }
 
+int DropUnreadInitializers(Graph& graph) {
+  std::set<std::string> read;
+  for (const Node& node : graph.nodes) read.insert(node.inputs.begin(), node.inputs.end());
+  int dropped = 0;
+  for (auto it = graph.initializers.begin(); it != graph.initializers.end();) {
+    if (read.count(it->first) > 0) {
+      ++it;
+    } else {
+      it = graph.initializers.erase(it);
+      ++dropped;
+    }
+  }
+  return dropped;
+}
+
 absl::Status OptimizeGraph(Graph& graph) {
   RETURN_IF_ERROR(ValidateGraph(graph));
   FoldBatchNorm(graph);
   FoldPads(graph);
   FusePostOps(graph);
+  DropUnreadInitializers(graph);
   for (const Node& node : graph.nodes) {
     if (std::holds_alternative<BatchNormParams>(node.params)) {
       return absl::UnimplementedError(absl::StrCat(

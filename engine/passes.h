@@ -24,6 +24,11 @@ int FoldPads(Graph& graph);
 // Returns how many nodes were fused away.
 int FusePostOps(Graph& graph);
 
+// Erases the weights no node reads any more (a convolution's and its
+// BatchNorm's once folded), which would otherwise stay in memory for the
+// life of the model. Returns how many.
+int DropUnreadInitializers(Graph& graph);
+
 // All passes, in order. Fails (UNIMPLEMENTED) if an op remains that no plan
 // can run, e.g. a Pad that feeds neither a Conv nor an AveragePool.
 absl::Status OptimizeGraph(Graph& graph);

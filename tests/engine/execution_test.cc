@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "engine/classifier_head.h"
+#include "engine/cost.h"
 #include "engine/model.h"
 #include "engine/zoo.h"
 #include "gmock/gmock.h"
@@ -120,6 +121,20 @@ TEST(ExecutionTest, PlannerReusesActivationMemory) {
   auto bytes = (*model)->ActivationBytes(8);
   ASSERT_TRUE(bytes.ok()) << bytes.status();
   EXPECT_LT(bytes->first * 2, bytes->second) << "arena " << bytes->first << " vs " << bytes->second;
+}
+
+// The zoo ResNets keep BatchNormalization nodes until FoldBatchNorm folds
+// them: what is left is one weight per parameter the layers use, not the
+// unfolded convolution weights and BatchNorm statistics beside them.
+TEST(ExecutionTest, FoldedBatchNormsLeaveNoUnreadWeightsBehind) {
+  auto model = Model::Load("zoo:resnet18");
+  ASSERT_TRUE(model.ok()) << model.status();
+  int64_t held = 0, used = 0;
+  for (const auto& [name, tensor] : (*model)->graph().initializers) held += NumElements(tensor.shape);
+  auto layers = GraphCost((*model)->graph(), 1);
+  ASSERT_TRUE(layers.ok()) << layers.status();
+  for (const LayerCost& layer : *layers) used += layer.params;
+  EXPECT_EQ(held, used);
 }
 
 TEST(ExecutionTest, WrongInputRankIsAClearErrorAtLoad) {
