@@ -89,25 +89,57 @@ bool BlockedActivations() {
   return avx512;
 }
 
-// Whether a convolution runs as Winograd (oneDNN's F(2x2,3x3) kernel for
-// one image, F(4x4,3x3) for more) instead of directly. Winograd needs 2.25x
-// to 4x fewer multiplies for a 3x3, stride-1 kernel, and measures 1.5-2.5x
-// faster than the direct kernel here at every batch size. Its cost is
-// weights transformed to 6x6 tiles (up to 4x the bytes) plus a scratchpad,
-// so it is kept to outputs of at least 28x28: there the channels, and so the
-// weights, are few. ResNet-50 then holds 1.7 MB more weights at batch 1 and
-// 11 MB more once batch 32 is compiled too, and runs up to 1.3x as fast;
-// down to 14x14 it would hold 80 MB more for ~10% more at batch 32.
-// Its results differ from the direct kernel's by ~1e-6 relative, as any
-// reordering of fp32 sums does. docs/PERFORMANCE.md has the figures.
-bool UsesWinograd(const ConvParams& p, const Shape& out_shape) {
-  constexpr int64_t kMinOutputPositions = 28 * 28;
-  return p.group == 1 && p.kernel == std::vector<int64_t>{3, 3} &&
-         p.strides == std::vector<int64_t>{1, 1} && p.dilations == std::vector<int64_t>{1, 1} &&
-         out_shape[2] * out_shape[3] >= kMinOutputPositions;
-}
-
 }  // namespace
+
+// Winograd (oneDNN's F(2x2,3x3) kernel for one image, F(4x4,3x3) for more)
+// needs 2.25x to 4x fewer multiplies than a direct 3x3, stride-1 kernel and
+// measures 1.5-2.5x faster here at every batch size; its results differ from
+// the direct kernel's by ~1e-6 relative, as any reordering of fp32 sums does.
+// Its cost is memory: weights transformed to 6x6 tiles (4x the bytes) and a
+// scratchpad. So the layers with the largest outputs, whose channels and
+// weights are fewest and whose gain per byte is largest, go first, one
+// output size at a time, within a quarter of the model's weights. That takes ResNet-18/50 and VGG-16 down to
+// their 28x28 layers (ResNet-50's 14x14 ones would add 80 MB for ~10% more
+// at batch 32) and AlexNet's 13x13 ones, small beside its fully connected
+// weights. docs/PERFORMANCE.md has the figures.
+std::set<std::string> WinogradConvs(const Graph& graph, const std::map<std::string, Shape>& shapes) {
+  struct Candidate {
+    int64_t positions, weight_bytes;
+    const std::string* name;
+  };
+  std::vector<Candidate> candidates;
+  int64_t model_bytes = 0;
+  for (const auto& [name, tensor] : graph.initializers) model_bytes += NumElements(tensor.shape) * 4;
+  for (const Node& node : graph.nodes) {
+    const auto* p = std::get_if<ConvParams>(&node.params);
+    if (p == nullptr || p->group != 1 || p->kernel != std::vector<int64_t>{3, 3} ||
+        p->strides != std::vector<int64_t>{1, 1} || p->dilations != std::vector<int64_t>{1, 1}) {
+      continue;
+    }
+    const Tensor* w = graph.FindInitializer(node.inputs[1]);
+    if (w == nullptr || w->shape[0] % 16 != 0 || w->shape[1] % 16 != 0) continue;  // not blocked
+    const Shape& out = shapes.at(node.outputs[0]);
+    candidates.push_back({out[2] * out[3], NumElements(w->shape) * 4, &node.name});
+  }
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const Candidate& a, const Candidate& b) { return a.positions > b.positions; });
+  constexpr int64_t kTransformGrowth = 4;  // 6x6 tiles for 3x3 weights
+  // An output size is taken whole or not at all: the layers of one stage
+  // run alike, and the next size's scratchpad is larger too.
+  std::set<std::string> chosen;
+  int64_t transformed = 0;
+  for (size_t first = 0; first < candidates.size();) {
+    size_t end = first;
+    int64_t stage = 0;
+    for (; end < candidates.size() && candidates[end].positions == candidates[first].positions; ++end) {
+      stage += kTransformGrowth * candidates[end].weight_bytes;
+    }
+    if (4 * (transformed + stage) > model_bytes) break;
+    transformed += stage;
+    for (; first < end; ++first) chosen.insert(*candidates[first].name);
+  }
+  return chosen;
+}
 
 std::vector<size_t> PlanArena(const std::vector<size_t>& sizes,
                               const std::vector<std::pair<int, int>>& lifetimes, size_t* arena) {
@@ -150,6 +182,7 @@ class PlanBuilder {
 
   absl::StatusOr<std::unique_ptr<Plan>> Build() {
     ASSIGN_OR_RETURN(shapes_, InferShapes(graph_, plan_->batch_));
+    winograd_ = WinogradConvs(graph_, shapes_);
     for (const Node& node : graph_.nodes) {
       for (const std::string& in : node.inputs) ++uses_[in];
     }
@@ -377,7 +410,7 @@ class PlanBuilder {
     if (blocked && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
       pd = make_pd(Tag::any, Tag::any, direct);
     }
-    if (blocked && UsesWinograd(p, out_shape)) {
+    if (blocked && winograd_.count(node.name) > 0) {
       try {
         pd = make_pd(src_tag, dst_tag, dnnl::algorithm::convolution_winograd);
       } catch (const dnnl::error&) {
@@ -521,6 +554,7 @@ class PlanBuilder {
   std::map<std::string, int> uses_;  // remaining readers of each value
   std::set<int> aliased_;            // slots viewed under more than one value
   std::set<int> pinned_;             // slots that must not be written in place
+  std::set<std::string> winograd_;   // convolutions to run as Winograd
 };
 
 dnnl::memory WeightCache::Get(const Tensor& source, const memory::desc& user_md,

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -101,6 +102,12 @@ class Plan {
   size_t unplanned_bytes_ = 0;
   size_t max_scratchpad_bytes_ = 0;
 };
+
+// The 3x3, stride-1 convolutions of `graph` (by node name) that run as
+// Winograd rather than directly: the largest outputs first, one output size
+// at a time, while their transformed weights (4x the bytes) stay within a
+// quarter of the model's.
+std::set<std::string> WinogradConvs(const Graph& graph, const std::map<std::string, Shape>& shapes);
 
 // Places intervals [first, last] of `sizes` bytes in one arena so that no
 // two live at once overlap; returns the offsets and sets *arena to the total.
