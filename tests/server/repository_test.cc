@@ -111,6 +111,9 @@ TEST_F(RepositoryTest, AModelOnTwoThreadsHoldsNoOpenMpThreadsOnceIdle) {
   // libgomp sleeps between layers while the process holds more OpenMP
   // threads than cores (server/idle_exit_thread.h): an idle model must not
   // keep the ones its batches started, nor its load the ones it used.
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "under TSan an instance keeps its OpenMP threads until unload (served_model.cc)";
+#endif
   Write(root_ / "r20" / "config.pbtxt",
         "platform: \"zoo\"\nzoo: \"resnet20_cifar\"\nmax_batch_size: 4\n"
         "instance_group { count: 1  threads: 2 }\n");
