@@ -91,17 +91,18 @@ bool BlockedActivations() {
 
 }  // namespace
 
-// Winograd (oneDNN's F(2x2,3x3) kernel for one image, F(4x4,3x3) for more)
-// needs 2.25x to 4x fewer multiplies than a direct 3x3, stride-1 kernel and
-// measures 1.5-2.5x faster here at every batch size; its results differ from
-// the direct kernel's by ~1e-6 relative, as any reordering of fp32 sums does.
-// Its cost is memory: weights transformed to 6x6 tiles (4x the bytes) and a
-// scratchpad. So the layers with the largest outputs, whose channels and
-// weights are fewest and whose gain per byte is largest, go first, one
-// output size at a time, within a quarter of the model's weights. That takes ResNet-18/50 and VGG-16 down to
-// their 28x28 layers (ResNet-50's 14x14 ones would add 80 MB for ~10% more
-// at batch 32) and AlexNet's 13x13 ones, small beside its fully connected
-// weights. docs/PERFORMANCE.md has the figures.
+// Winograd (oneDNN picks F(2x2,3x3) or F(4x4,3x3) per shape and batch)
+// needs 2.25x to 4x fewer multiplies than a direct 3x3, stride-1 kernel; on
+// the layers chosen here it measures 1.5x faster for one image and about 2x
+// for more. Its results differ from the direct kernel's by ~1e-6 relative,
+// as any reordering of fp32 sums does. Its cost is memory: weights
+// transformed to 6x6 tiles (4x the bytes) and a scratchpad. So the layers
+// with the largest outputs, whose channels and weights are fewest and whose
+// gain per byte is largest, go first, one output size at a time, within a
+// quarter of the model's weights. That takes ResNet-18/50 and VGG-16 down
+// to their 28x28 layers (ResNet-50's 14x14 ones would add 80 MB for ~10%
+// more at batch 32) and AlexNet's 13x13 ones, small beside its fully
+// connected weights. docs/PERFORMANCE.md has the figures.
 std::set<std::string> WinogradConvs(const Graph& graph, const std::map<std::string, Shape>& shapes) {
   struct Candidate {
     int64_t positions, weight_bytes;
@@ -124,6 +125,7 @@ std::set<std::string> WinogradConvs(const Graph& graph, const std::map<std::stri
   std::stable_sort(candidates.begin(), candidates.end(),
                    [](const Candidate& a, const Candidate& b) { return a.positions > b.positions; });
   constexpr int64_t kTransformGrowth = 4;  // 6x6 tiles for 3x3 weights
+  constexpr int64_t kBudgetShare = 4;      // a quarter of the model's weights
   // An output size is taken whole or not at all: the layers of one stage
   // run alike, and the next size's scratchpad is larger too.
   std::set<std::string> chosen;
@@ -134,7 +136,7 @@ std::set<std::string> WinogradConvs(const Graph& graph, const std::map<std::stri
     for (; end < candidates.size() && candidates[end].positions == candidates[first].positions; ++end) {
       stage += kTransformGrowth * candidates[end].weight_bytes;
     }
-    if (4 * (transformed + stage) > model_bytes) break;
+    if (kBudgetShare * (transformed + stage) > model_bytes) break;
     transformed += stage;
     for (; first < end; ++first) chosen.insert(*candidates[first].name);
   }
