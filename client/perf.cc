@@ -345,6 +345,8 @@ absl::StatusOr<PerfStep> RunStep(inference::GRPCInferenceService::Stub* stub,
   step.p99_ms = reported.stats.Percentile(99);
   step.max_ms = reported.stats.Max();
   step.mean_ms = reported.stats.Mean();
+  step.error_p50_ms = reported.error_stats.Percentile(50);
+  step.error_p90_ms = reported.error_stats.Percentile(90);
   step.error_p99_ms = reported.error_stats.Percentile(99);
   if (o.slo_p99_ms > 0) {
     int64_t seen = step.requests;
@@ -383,11 +385,13 @@ std::string StepJson(const PerfStep& s, int batch) {
       "\"stable\":%s,\"requests\":%d,\"seconds\":%g,\"requests_per_s\":%g,"
       "\"images_per_s\":%g,\"p50_ms\":%g,\"p90_ms\":%g,\"p95_ms\":%g,\"p99_ms\":%g,"
       "\"max_ms\":%g,\"mean_ms\":%g,\"errors\":{%s},\"sent\":%d,\"answered\":%d,"
-      "\"client_cpu_us_per_request\":%g,\"error_p99_ms\":%g,\"within_slo\":%d,"
+      "\"client_cpu_us_per_request\":%g,\"error_p50_ms\":%g,\"error_p90_ms\":%g,"
+      "\"error_p99_ms\":%g,\"within_slo\":%d,"
       "\"within_slo_per_s\":%g,\"within_slo_fraction\":%g",
       s.label, s.concurrency, s.rate, batch, s.windows, s.stable ? "true" : "false", s.requests,
       s.seconds, s.requests_per_s, s.images_per_s, s.p50_ms, s.p90_ms, s.p95_ms, s.p99_ms,
-      s.max_ms, s.mean_ms, errors, s.sent, s.answered, s.client_cpu_us_per_request, s.error_p99_ms,
+      s.max_ms, s.mean_ms, errors, s.sent, s.answered, s.client_cpu_us_per_request, s.error_p50_ms,
+      s.error_p90_ms, s.error_p99_ms,
       s.within_slo, s.within_slo_per_s, s.within_slo_fraction);
   if (s.has_server) {
     absl::StrAppendFormat(&json,
@@ -481,6 +485,10 @@ absl::StatusOr<std::vector<PerfStep>> Perf(const std::shared_ptr<grpc::Channel>&
                              s.within_slo_per_s);
     }
     out << "\n";
+    if (s.error_p99_ms > 0) {
+      out << absl::StrFormat("%-9s errors answered in p50 %.3f, p90 %.3f, p99 %.3f ms\n", "", s.error_p50_ms,
+                             s.error_p90_ms, s.error_p99_ms);
+    }
     out.flush();
     steps.push_back(std::move(s));
   }

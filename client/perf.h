@@ -59,7 +59,7 @@ struct PerfStep {
   double seconds = 0;
   double requests_per_s = 0, images_per_s = 0;
   double p50_ms = 0, p90_ms = 0, p95_ms = 0, p99_ms = 0, max_ms = 0, mean_ms = 0;  // answered OK
-  double error_p99_ms = 0;  // p99 latency of the refused requests
+  double error_p50_ms = 0, error_p90_ms = 0, error_p99_ms = 0;  // latency of the refused requests
   // With --slo_p99_ms: requests answered OK within it, and that as a share
   // of all requests the windows saw (errors count as misses).
   int64_t within_slo = 0;
