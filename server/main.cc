@@ -15,6 +15,7 @@
 #include "server/log.h"
 #include "server/model_repository.h"
 #include "server/server.h"
+#include "server/preemption_ticker.h"
 #include "server/thread_priority.h"
 
 ABSL_FLAG(std::string, model_repository, "models",
@@ -57,8 +58,15 @@ ABSL_FLAG(int, exit_timeout_secs, 30, "On SIGTERM/SIGINT, how long to wait for a
 ABSL_FLAG(std::string, batch_thread_policy, "nice",
           "How inference threads yield to the RPC threads: nice (nice +5) or idle (SCHED_IDLE: they "
           "run only when no other thread of the server's cgroup wants a core, so refusals and health "
-          "checks never wait behind a batch; for a server with its own cgroup, as in a container, "
+          "checks go ahead of batches, within a kernel tick (see --preemption_tick_us); for a server "
+          "with its own cgroup, as in a container, "
           "not on a shared host, where any busy process would starve inference)");
+ABSL_FLAG(int, preemption_tick_us, 0,
+          "While batches run, wake every CPU the server may use this often (us), so that an RPC "
+          "thread waits at most about that long behind a batch thread for a core instead of up to a "
+          "kernel tick (4 ms at 250 Hz). Under 2x overload 2000 took the refusal p99 from 4.1 to 2.7 ms "
+          "for about 1.5% of throughput (1000: 4.8 to 2.9 ms for 5%). One thread per allowed CPU: "
+          "for a server with CPUs of its own (a cpuset). 0: off; else 100-100000");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(bool, access_log, false, "Log every ModelInfer: model, version, code, items, timings, peer");
 
@@ -79,8 +87,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   cs::SetBatchThreadPolicy(*policy);
+  const int tick_us = absl::GetFlag(FLAGS_preemption_tick_us);
+  if (tick_us != 0 && (tick_us < 100 || tick_us > 100000)) {
+    cs::Log(cs::Severity::kError, "bad flag",
+            {{"reason", absl::StrCat("--preemption_tick_us=", tick_us,
+                                     ": expected 0 (off) or 100 to 100000 microseconds")}});
+    return 2;
+  }
   // Before any thread starts: every thread inherits it.
   cs::UseShortSchedulerSlices();
+  // From the main thread, so that the ticking threads run as serving threads.
+  if (tick_us > 0) cs::StartProcessPreemptionTicker(absl::Microseconds(tick_us), cs::AllowedCpus());
   // One malloc arena per core instead of glibc's 8 per core: request buffers (600 KB
   // for one FP32 image) are allocated on whichever gRPC thread runs and
   // freed on a batch thread, and each arena keeps what it was given. Under

@@ -15,6 +15,7 @@
 #include "prometheus/gauge.h"
 #include "server/infer_task.h"
 #include "server/log.h"
+#include "server/preemption_ticker.h"
 #include "server/thread_priority.h"
 
 namespace cnnserve::server {
@@ -333,7 +334,10 @@ absl::StatusOr<std::shared_ptr<ServedModel>> LoadServedModel(const LoadSpec& spe
                                                             int instance, auto batch) {
     thread_local const bool lowered = (RunBelowServingThreads(), true);
     (void)lowered;
-    auto run = [&] { RunInferBatch(*model, *contexts[instance], *metrics, std::move(batch)); };
+    auto run = [&] {
+      ScopedBatchTicking ticking;
+      RunInferBatch(*model, *contexts[instance], *metrics, std::move(batch));
+    };
     if (runners[instance] != nullptr) {
       runners[instance]->Run(run);
     } else {
