@@ -14,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "server/log.h"
 #include "server/model_repository.h"
-#include "server/server.h"
 #include "server/preemption_ticker.h"
+#include "server/server.h"
 #include "server/thread_priority.h"
 
 ABSL_FLAG(std::string, model_repository, "models",
@@ -88,17 +88,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   cs::SetBatchThreadPolicy(*policy);
-  const int tick_us = absl::GetFlag(FLAGS_preemption_tick_us);
-  if (tick_us != 0 && (tick_us < 100 || tick_us > 100000)) {
-    cs::Log(cs::Severity::kError, "bad flag",
-            {{"reason", absl::StrCat("--preemption_tick_us=", tick_us,
-                                     ": expected 0 (off) or 100 to 100000 microseconds")}});
+  absl::StatusOr<absl::Duration> tick = cs::ParsePreemptionTick(absl::GetFlag(FLAGS_preemption_tick_us));
+  if (!tick.ok()) {
+    cs::Log(cs::Severity::kError, "bad flag", {{"reason", std::string(tick.status().message())}});
     return 2;
   }
   // Before any thread starts: every thread inherits it.
   cs::UseShortSchedulerSlices();
   // From the main thread, so that the ticking threads run as serving threads.
-  if (tick_us > 0) cs::StartProcessPreemptionTicker(absl::Microseconds(tick_us), cs::AllowedCpus());
+  if (*tick > absl::ZeroDuration()) cs::StartProcessPreemptionTicker(*tick, cs::AllowedCpus());
   // One malloc arena per core instead of glibc's 8 per core: request buffers (600 KB
   // for one FP32 image) are allocated on whichever gRPC thread runs and
   // freed on a batch thread, and each arena keeps what it was given. Under

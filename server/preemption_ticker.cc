@@ -6,6 +6,9 @@
 
 #include <atomic>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
 namespace cnnserve::server {
 namespace {
 
@@ -53,6 +56,11 @@ int64_t PreemptionTicker::ticks() const {
   return ticks_;
 }
 
+int PreemptionTicker::ticking_threads() const {
+  absl::MutexLock lock(&mu_);
+  return ticking_threads_;
+}
+
 void PreemptionTicker::Tick(int cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -64,6 +72,7 @@ void PreemptionTicker::Tick(int cpu) {
   for (;;) {
     mu_.LockWhen(absl::Condition(&ticking));
     const bool stop = stopping_;
+    if (!stop) ++ticking_threads_;
     mu_.Unlock();
     if (stop) return;
     // Absolute wake-ups keep the period; after a long wait for the core,
@@ -76,13 +85,22 @@ void PreemptionTicker::Tick(int cpu) {
       {
         absl::MutexLock lock(&mu_);
         ++ticks_;
-        if (running_batches_ == 0 || stopping_) break;
+        if (running_batches_ == 0 || stopping_) {
+          --ticking_threads_;
+          break;
+        }
       }
       next = Add(next, period_);
       clock_gettime(CLOCK_MONOTONIC, &now);
       if (Before(next, now)) next = Add(now, period_);
     }
   }
+}
+
+absl::StatusOr<absl::Duration> ParsePreemptionTick(int64_t micros) {
+  if (micros == 0 || (micros >= 100 && micros <= 100'000)) return absl::Microseconds(micros);
+  return absl::InvalidArgumentError(absl::StrCat("--preemption_tick_us=", micros,
+                                                 ": expected 0 (off) or 100 to 100000 microseconds"));
 }
 
 std::vector<int> AllowedCpus() {

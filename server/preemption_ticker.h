@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -44,6 +45,8 @@ class PreemptionTicker {
 
   // How many times the threads have woken to tick, over all CPUs.
   int64_t ticks() const;
+  // How many threads are ticking now; the others sleep until a batch runs.
+  int ticking_threads() const;
 
  private:
   void Tick(int cpu);
@@ -53,8 +56,13 @@ class PreemptionTicker {
   int running_batches_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int64_t ticks_ ABSL_GUARDED_BY(mu_) = 0;
+  int ticking_threads_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::thread> threads_;
 };
+
+// --preemption_tick_us: zero (off) or a period of 100 us to 100 ms; else
+// InvalidArgument naming the value and the range.
+absl::StatusOr<absl::Duration> ParsePreemptionTick(int64_t micros);
 
 // The CPUs this process may run on (sched_getaffinity), ascending.
 std::vector<int> AllowedCpus();

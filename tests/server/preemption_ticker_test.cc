@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace cnnserve::server {
@@ -25,6 +26,15 @@ bool TicksReach(const PreemptionTicker& ticker, int64_t want) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return ticker.ticks() >= want;
+}
+
+// Waits up to 5 s for no thread of the ticker to be ticking: each has seen
+// that no batch runs and sleeps until one does.
+bool AllThreadsSleep(const PreemptionTicker& ticker) {
+  for (int i = 0; i < 500 && ticker.ticking_threads() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return ticker.ticking_threads() == 0;
 }
 
 // Cpus_allowed_list of each thread of the process that is pinned to one
@@ -71,25 +81,25 @@ TEST(PreemptionTickerTest, AllowedCpusHoldTheCpuThisThreadRunsOn) {
 
 TEST(PreemptionTickerTest, TicksOnlyWhileABatchRuns) {
   PreemptionTicker ticker(absl::Milliseconds(1), {AllowedCpus().front()});
-  std::this_thread::sleep_for(std::chrono::milliseconds(30));
-  EXPECT_EQ(ticker.ticks(), 0) << "no batch ran";
+  EXPECT_EQ(ticker.ticking_threads(), 0) << "no batch ran";
+  EXPECT_EQ(ticker.ticks(), 0);
 
   ticker.BatchStarted();
   ticker.BatchStarted();  // two batches at once
   EXPECT_TRUE(TicksReach(ticker, 5));
+  EXPECT_EQ(ticker.ticking_threads(), 1);
   ticker.BatchEnded();
   const int64_t one_running = ticker.ticks();
   EXPECT_TRUE(TicksReach(ticker, one_running + 5)) << "one batch still runs";
 
   ticker.BatchEnded();
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a tick in progress ends
-  const int64_t idle = ticker.ticks();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_EQ(ticker.ticks(), idle) << "ticked with no batch running";
+  EXPECT_TRUE(AllThreadsSleep(ticker)) << "still ticking with no batch running";
 
+  const int64_t idle = ticker.ticks();
   ticker.BatchStarted();
   EXPECT_TRUE(TicksReach(ticker, idle + 5)) << "a later batch ticks again";
   ticker.BatchEnded();
+  EXPECT_TRUE(AllThreadsSleep(ticker));
 }
 
 TEST(PreemptionTickerTest, StartsOneThreadPinnedToEachCpuAndEndsThem) {
@@ -101,6 +111,7 @@ TEST(PreemptionTickerTest, StartsOneThreadPinnedToEachCpuAndEndsThem) {
     ticker.BatchStarted();
     EXPECT_TRUE(TicksReach(ticker, 10 * static_cast<int64_t>(cpus.size())));
     ticker.BatchEnded();
+    EXPECT_TRUE(AllThreadsSleep(ticker));
     std::multiset<std::string> want;
     for (int cpu : cpus) want.insert(std::to_string(cpu));
     EXPECT_TRUE(PinnedThreadsAddedBecome(before, want)) << "one thread pinned to each CPU";
@@ -108,6 +119,8 @@ TEST(PreemptionTickerTest, StartsOneThreadPinnedToEachCpuAndEndsThem) {
   EXPECT_TRUE(PinnedThreadsAddedBecome(before, {})) << "the threads end with the ticker";
 }
 
+// The process's ticker lives as long as the process, so this test holds
+// once per process; ctest runs each test in a process of its own.
 TEST(PreemptionTickerTest, BatchesTickTheProcessTickerOnceStarted) {
   { ScopedBatchTicking before_start; }  // does nothing, and does not crash
   const std::vector<int> cpus = AllowedCpus();
@@ -118,16 +131,25 @@ TEST(PreemptionTickerTest, BatchesTickTheProcessTickerOnceStarted) {
   EXPECT_TRUE(PinnedThreadsAddedBecome(before, one));
   EXPECT_EQ(StartProcessPreemptionTicker(absl::Milliseconds(5), cpus), ticker)
       << "a second start keeps the first ticker";
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_EQ(Added(PinnedThreads(), before), one) << "and starts no threads of its own";
   {
     ScopedBatchTicking batch;
     EXPECT_TRUE(TicksReach(*ticker, 5));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  const int64_t idle = ticker->ticks();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_EQ(ticker->ticks(), idle) << "ticked after the batch ended";
+  EXPECT_TRUE(AllThreadsSleep(*ticker)) << "still ticking after the batch ended";
+}
+
+TEST(PreemptionTickerTest, TheFlagTakesZeroOrAPeriodInRange) {
+  EXPECT_EQ(*ParsePreemptionTick(0), absl::ZeroDuration());
+  EXPECT_EQ(*ParsePreemptionTick(100), absl::Microseconds(100));
+  EXPECT_EQ(*ParsePreemptionTick(2000), absl::Milliseconds(2));
+  EXPECT_EQ(*ParsePreemptionTick(100000), absl::Milliseconds(100));
+  for (int64_t bad : {-1, 1, 99, 100001}) {
+    absl::StatusOr<absl::Duration> tick = ParsePreemptionTick(bad);
+    ASSERT_FALSE(tick.ok()) << bad;
+    EXPECT_EQ(tick.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(tick.status().message(), absl::StrCat("--preemption_tick_us=", bad,
+                                                    ": expected 0 (off) or 100 to 100000 microseconds"));
+  }
 }
 
 }  // namespace

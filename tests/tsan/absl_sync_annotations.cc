@@ -45,12 +45,17 @@ Fn Real(const char* symbol) {
 void Acquired(const void* mu) { __tsan_acquire(const_cast<void*>(mu)); }
 void Releasing(const void* mu) { __tsan_release(const_cast<void*>(mu)); }
 
-// `cond`, evaluated by a thread that holds `mu`.
+// `cond`, evaluated by a thread that holds `mu`. A LockWhen waiter builds
+// this (and its condition) before it holds the lock, and Abseil hands it to
+// the evaluating thread through its own atomics; so building it releases on
+// its address and the evaluator acquires there before it reads it.
 struct UnderLock {
+  UnderLock(const absl::Mutex* m, const absl::Condition* c) : mu(m), cond(c) { Releasing(this); }
   const absl::Mutex* mu;
   const absl::Condition* cond;
 };
 bool EvalUnderLock(UnderLock* u) {
+  Acquired(u);
   Acquired(u->mu);
   const bool met = u->cond->Eval();
   Releasing(u->mu);  // Abseil may let go of the lock next, unannotated
