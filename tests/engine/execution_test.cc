@@ -82,10 +82,12 @@ TEST(ExecutionTest, LoadingAndCompilingLeaveNoOpenMpThreadsBehind) {
     ASSERT_TRUE(model.ok()) << model.status();
     ASSERT_TRUE((*model)->Prepare(1, 2).ok());
     ASSERT_TRUE((*model)->Prepare(3, 2).ok());
-    EXPECT_EQ(ThreadsInProcess(), before);
+    // A compiling thread that was joined can take a moment to leave /proc.
+    EXPECT_TRUE(ThreadsComeBackTo(before)) << ThreadsInProcess() << " threads, want " << before;
     std::vector<Tensor> out;
     ASSERT_TRUE((*model)->Run(*(*model)->CreateContext(2), 1, DeterministicInput(3 * 32 * 32), &out).ok());
-    EXPECT_EQ(ThreadsInProcess(), before + 1) << "the running thread keeps one OpenMP thread";
+    EXPECT_TRUE(ThreadsComeBackTo(before + 1))
+        << "the running thread keeps one OpenMP thread: " << ThreadsInProcess() << ", want " << before + 1;
   }).join();
 }
 
